@@ -1,0 +1,142 @@
+"""The ``audioanom`` command: fetch | check | run | synth | train | score."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .audio import check_files, list_audio_files
+    from .datasets import counts, load_dataset
+    from .datasets.detect import detect_layout
+
+    root = Path(args.dir)
+    files = list_audio_files(root)
+    report = check_files(files, expected_sr=args.expected_sr, progress=not args.quiet)
+    rates = ", ".join(f"{n} at {r} Hz" for r, n in report.rates) or "none readable"
+    print(
+        f"{root}: {report.n_files} audio files, {report.n_bad} bad; {rates}; "
+        f"{report.seconds / 60:.1f} min of audio"
+    )
+    for path, fault in report.problems:
+        print(f"  BAD {path}: {fault}")
+    layout = args.layout or detect_layout(root)
+    status = 1 if report.problems else 0
+    if layout:
+        loaded = load_dataset(layout, root)
+        print(f"layout: {layout}, {len(loaded)} clips in the clip table")
+        for path, why in loaded.unparsed:
+            print(f"  UNPARSED {path}: {why}")
+        for note in loaded.notes:
+            print(f"  note: {note}")
+        if args.counts and len(loaded):
+            by = (
+                ["group", "split", "label"]
+                if args.counts == "group"
+                else ["group", "id", "split", "label"]
+            )
+            print(counts(loaded.clips, by).to_string(index=False))
+        status = status or (1 if loaded.unparsed else 0)
+    return status
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from .fetch import FetchError, fetch_dataset
+
+    try:
+        where = fetch_dataset(
+            args.dataset,
+            Path(args.out) if args.out else None,
+            machine_types=args.machine_types,
+            digit=args.digit,
+        )
+    except FetchError as err:
+        print(f"fetch failed: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.dataset}: ready in {where}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import format_results, parse_value, run_notebooks
+
+    params = {name: parse_value(value) for name, value in args.parameter}
+    try:
+        results = run_notebooks(
+            args.notebooks, parameters=params, smoke=args.smoke, log_output=args.log_output
+        )
+    except ValueError as err:
+        print(f"run: {err}", file=sys.stderr)
+        return 2
+    print(format_results(results))
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``audioanom`` command."""
+    parser = argparse.ArgumentParser(prog="audioanom", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"audioanom {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help="read every audio file below DIR and list each bad one")
+    p.add_argument("dir")
+    p.add_argument("--expected-sr", type=int, default=None, help="every file must have this rate")
+    p.add_argument(
+        "--layout",
+        choices=["audiomnist", "fsdd", "dcase2020", "mimii"],
+        default=None,
+        help="data set layout (default: detected)",
+    )
+    p.add_argument(
+        "--counts",
+        choices=["group", "id"],
+        default="group",
+        help="print clip counts per group (default) or per group and ID",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("fetch", help="download a data set into data/ (resumable, checksummed)")
+    p.add_argument("dataset", choices=["audiomnist", "fsdd", "mimii"])
+    p.add_argument(
+        "--machine-types",
+        nargs="+",
+        default=None,
+        metavar="TYPE",
+        help="mimii: which machine types (default fan pump slider valve)",
+    )
+    p.add_argument(
+        "--digit", type=int, default=None, help="audiomnist/fsdd: only this digit's files"
+    )
+    p.add_argument("--out", default=None, help="target folder (default data/<dataset>)")
+    p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser("run", help="execute the numbered notebooks with papermill")
+    p.add_argument("notebooks", nargs="*", help="names or number prefixes (default: all, in order)")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a notebook parameter (repeatable)",
+    )
+    p.add_argument("--smoke", action="store_true", help="small data, few epochs (smoke=True)")
+    p.add_argument("--log-output", action="store_true", help="stream cell output to the terminal")
+    p.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``audioanom`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Data sets as one clip table (see :mod:`audioanom.datasets.table`).
+
+``load_dataset(name, root=None)`` reads any supported source; with ``root=None`` the folder is
+looked up with :func:`find_dataset_root` (the project's ``data/<name>`` first, then the shared
+real data beside the checkout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from .. import paths
+from .digits import load_audiomnist, load_fsdd, parse_digit_name, read_audiomnist_meta
+from .machines import MACHINE_TYPES, assign_dcase_split, load_dcase2020, load_mimii
+from .table import CLIP_COLUMNS, LoadedDataset, counts, filter_clips, make_table, sample_clips
+
+LOADERS: dict[str, Callable[..., LoadedDataset]] = {
+    "audiomnist": load_audiomnist,
+    "fsdd": load_fsdd,
+    "dcase2020": load_dcase2020,
+    "mimii": load_mimii,
+}
+
+# Folder names under data/ (downloads) and under the shared real data, per source.
+_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "audiomnist": ("audiomnist", "audiomnist_six"),
+    "fsdd": ("fsdd",),
+    "dcase2020": ("dcase2020", "mimii_dcase2020_samples"),
+    "mimii": ("mimii",),
+}
+
+
+def find_dataset_root(name: str) -> Path:
+    """The folder holding data set ``name``: ``data/<name>`` if present, else the shared copy.
+
+    Raises FileNotFoundError naming every place looked at and the command that downloads it.
+    """
+    if name not in _CANDIDATES:
+        raise ValueError(f"unknown data set {name!r}; known: {sorted(_CANDIDATES)}")
+    looked = []
+    for base in (paths.data_dir(), paths.shared_data()):
+        for folder in _CANDIDATES[name]:
+            candidate = base / folder
+            looked.append(str(candidate))
+            if candidate.is_dir():
+                return candidate
+    fetch_name = "mimii" if name == "dcase2020" else name
+    raise FileNotFoundError(
+        f"data set {name!r} not found (looked in {', '.join(looked)}); "
+        f"download it with `audioanom fetch {fetch_name}`"
+    )
+
+
+def load_dataset(name: str, root: str | Path | None = None, **kwargs) -> LoadedDataset:
+    """Read data set ``name`` (audiomnist | fsdd | dcase2020 | mimii) from ``root``."""
+    if name not in LOADERS:
+        raise ValueError(f"unknown data set {name!r}; known: {sorted(LOADERS)}")
+    return LOADERS[name](Path(root) if root is not None else find_dataset_root(name), **kwargs)
+
+
+__all__ = [
+    "CLIP_COLUMNS",
+    "LOADERS",
+    "MACHINE_TYPES",
+    "LoadedDataset",
+    "assign_dcase_split",
+    "counts",
+    "filter_clips",
+    "find_dataset_root",
+    "load_audiomnist",
+    "load_dataset",
+    "load_dcase2020",
+    "load_fsdd",
+    "load_mimii",
+    "make_table",
+    "parse_digit_name",
+    "read_audiomnist_meta",
+    "sample_clips",
+    "survey",
+]
+
+
+def survey(names: tuple[str, ...] = tuple(LOADERS)) -> pd.DataFrame:
+    """Which data sets are present and where: one row per name with root, clips, groups, IDs.
+
+    Absent data sets get a row with ``present=False`` and the reason, so a notebook can show
+    what a user still has to download.
+    """
+    rows = []
+    for name in names:
+        try:
+            loaded = load_dataset(name)
+        except FileNotFoundError as err:
+            rows.append(
+                {
+                    "dataset": name,
+                    "present": False,
+                    "root": "",
+                    "clips": 0,
+                    "groups": 0,
+                    "ids": 0,
+                    "unparsed": 0,
+                    "note": str(err),
+                }
+            )
+            continue
+        c = loaded.clips
+        rows.append(
+            {
+                "dataset": name,
+                "present": True,
+                "root": str(loaded.root),
+                "clips": len(c),
+                "groups": c["group"].nunique(),
+                "ids": c[["group", "id"]].drop_duplicates().shape[0],
+                "unparsed": len(loaded.unparsed),
+                "note": "; ".join(loaded.notes),
+            }
+        )
+    return pd.DataFrame(rows)

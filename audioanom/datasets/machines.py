@@ -1,0 +1,124 @@
+"""Machine-sound corpora: the DCASE 2020 Task 2 layout and the original MIMII layout.
+
+* DCASE 2020 Task 2 development/evaluation set (also what ``audioanom synth machines``
+  writes): ``<type>/{train,test}/{normal,anomaly}_id_XX_NNNNNNNN.wav``.
+* Original MIMII (Purohit et al. 2019):
+  ``[<snr>_dB_<type>/]<type>/id_XX/{normal,abnormal}/NNNNNNNN.wav``
+  (8-channel 16 kHz recordings; :func:`audioanom.audio.read_audio` takes channel 0 by default).
+  MIMII has no train/test split: the clips get ``split="unsplit"`` and
+  :func:`assign_dcase_split` reproduces the DCASE rule (per ID: every anomaly plus as many
+  normal clips go to test, the other normal clips to train).
+
+``group`` is the machine type, ``id`` the machine ID (``"id_00"``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..audio import list_audio_files
+from .table import LoadedDataset, make_table
+
+_DCASE_NAME = re.compile(r"^(?P<label>normal|anomaly)_(?P<id>id_\d{2})_(?P<clip>\d+)$")
+_MIMII_SNR = re.compile(r"^(?P<snr>-?\d+)_dB_(?P<type>\w+)$")
+_MIMII_ID = re.compile(r"^id_\d{2}$")
+_MIMII_LABEL = {"normal": "normal", "abnormal": "anomaly"}
+
+MACHINE_TYPES = ("fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor")
+
+
+def load_dcase2020(root: str | Path, *, dataset: str = "dcase2020") -> LoadedDataset:
+    """Read a folder in the DCASE 2020 Task 2 layout (any machine types it holds)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    rows, unparsed = [], []
+    for path in list_audio_files(root):
+        rel = path.relative_to(root).parts
+        if len(rel) != 3 or rel[1] not in ("train", "test"):
+            unparsed.append((path, "not at <type>/{train,test}/<file>"))
+            continue
+        m = _DCASE_NAME.match(path.stem)
+        if not m:
+            unparsed.append((path, "name is not {normal,anomaly}_id_XX_NNNNNNNN"))
+            continue
+        if rel[1] == "train" and m["label"] == "anomaly":
+            unparsed.append((path, "anomaly clip in a train folder"))
+            continue
+        rows.append(
+            {
+                "path": str(path.resolve()),
+                "dataset": dataset,
+                "group": rel[0],
+                "id": m["id"],
+                "label": m["label"],
+                "split": rel[1],
+                "machine_type": rel[0],
+                "clip": int(m["clip"]),
+            }
+        )
+    return LoadedDataset(make_table(rows, ("machine_type", "clip")), root, tuple(unparsed))
+
+
+def load_mimii(root: str | Path) -> LoadedDataset:
+    """Read a folder in the original MIMII layout, with or without the ``<snr>_dB_<type>`` level."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    rows, unparsed = [], []
+    for path in list_audio_files(root):
+        rel = path.relative_to(root).parts
+        snr = np.nan
+        if len(rel) == 5:
+            m = _MIMII_SNR.match(rel[0])
+            if not m or m["type"] != rel[1]:
+                unparsed.append((path, f"top folder {rel[0]!r} is not <snr>_dB_{rel[1]}"))
+                continue
+            snr = float(m["snr"])
+            rel = rel[1:]
+        if len(rel) != 4 or not _MIMII_ID.match(rel[1]) or rel[2] not in _MIMII_LABEL:
+            unparsed.append(
+                (path, "not at [<snr>_dB_<type>/]<type>/id_XX/{normal,abnormal}/<file>")
+            )
+            continue
+        if not path.stem.isdigit():
+            unparsed.append((path, "file name is not a clip number"))
+            continue
+        rows.append(
+            {
+                "path": str(path.resolve()),
+                "dataset": "mimii",
+                "group": rel[0],
+                "id": rel[1],
+                "label": _MIMII_LABEL[rel[2]],
+                "split": "unsplit",
+                "machine_type": rel[0],
+                "clip": int(path.stem),
+                "snr_db": snr,
+            }
+        )
+    table = make_table(rows, ("machine_type", "clip", "snr_db"))
+    return LoadedDataset(table, root, tuple(unparsed))
+
+
+def assign_dcase_split(clips: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+    """Give unsplit MIMII clips the DCASE 2020 split, per (SNR, type, ID).
+
+    Every anomaly goes to test together with an equal number of normal clips drawn at random
+    (seeded); the remaining normal clips go to train. Returns a new table.
+    """
+    out = clips.copy()
+    rng = np.random.default_rng(seed)
+    keys = ["group", "id"] + (["snr_db"] if "snr_db" in out else [])
+    out["split"] = "train"
+    out.loc[out["label"] == "anomaly", "split"] = "test"
+    for _, part in out.groupby(keys, dropna=False, sort=True):
+        normal = part.index[part["label"] == "normal"].to_numpy()
+        n_test = min(int((part["label"] == "anomaly").sum()), len(normal))
+        chosen = rng.choice(normal, size=n_test, replace=False) if n_test else []
+        out.loc[chosen, "split"] = "test"
+    return out

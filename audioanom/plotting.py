@@ -1,0 +1,188 @@
+"""Figure functions and the one writer of figure files.
+
+Every plot function takes ``ax=None`` (draws into a new figure when None) and returns the
+figure; :func:`save_figure` is the only place that writes image files, with stable names
+under :func:`audioanom.paths.figures_dir`. :func:`use_style` applies ``audioanom.mplstyle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from . import paths
+
+STYLE_FILE = Path(__file__).with_name("audioanom.mplstyle")
+
+
+def use_style() -> None:
+    """Apply the project's matplotlib style (idempotent)."""
+    plt.style.use(str(STYLE_FILE))
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def save_figure(
+    fig: Figure,
+    name: str,
+    *,
+    formats: Sequence[str] = ("png", "pdf"),
+    folder: str | Path | None = None,
+    dpi: int = 300,
+) -> list[Path]:
+    """Write ``fig`` as ``<figures>/<name>.<fmt>`` for each format (PNG at 300 dpi, PDF/SVG).
+
+    ``name`` is a stable slug such as ``"05_fan_id_00_stft"``; it may hold ``/`` for a
+    sub-folder. Returns the written paths. Raises ValueError for an empty name or a name
+    with an extension.
+    """
+    if not name or Path(name).suffix in {f".{f}" for f in ("png", "pdf", "svg", "jpg")}:
+        raise ValueError(f"figure name must be a non-empty slug without extension, got {name!r}")
+    folder = Path(folder) if folder is not None else paths.figures_dir()
+    written = []
+    for fmt in formats:
+        target = folder / f"{name}.{fmt}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Fixed metadata keeps PDFs/SVGs byte-stable between runs.
+        meta = {"Creator": "audioanom", "CreationDate": None} if fmt == "pdf" else None
+        if fmt == "svg":
+            meta = {"Creator": "audioanom", "Date": None}
+        fig.savefig(target, format=fmt, dpi=dpi, metadata=meta)
+        written.append(target)
+    return written
+
+
+def plot_waveform(
+    x: np.ndarray, sr: int, *, ax: Axes | None = None, title: str | None = None, **kwargs
+) -> Figure:
+    """Waveform of a mono signal against time in seconds."""
+    if x.ndim != 1:
+        raise ValueError(f"expected a 1-D signal, got shape {x.shape}")
+    fig, ax = _axes(ax)
+    t = np.arange(x.size) / sr
+    ax.plot(t, x, lw=0.6, **kwargs)
+    ax.set(xlabel="time [s]", ylabel="amplitude", xlim=(0, max(t[-1], 1 / sr)))
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_spectrogram(
+    x: np.ndarray,
+    sr: int,
+    *,
+    n_fft: int = 1024,
+    hop: int = 256,
+    ax: Axes | None = None,
+    title: str | None = None,
+    max_hz: float | None = None,
+    colorbar: bool = True,
+) -> Figure:
+    """Log-power spectrogram (dB re. max) of a mono signal (scipy STFT, Hann window)."""
+    from scipy.signal import stft
+
+    if x.ndim != 1:
+        raise ValueError(f"expected a 1-D signal, got shape {x.shape}")
+    n_fft = min(n_fft, max(16, 2 ** int(np.log2(max(x.size, 16)))))
+    f, t, z = stft(x, fs=sr, nperseg=n_fft, noverlap=n_fft - min(hop, n_fft // 2), boundary=None)
+    power = np.abs(z) ** 2  # F, T
+    db = 10 * np.log10(power / max(power.max(), 1e-20) + 1e-10)
+    fig, ax = _axes(ax)
+    mesh = ax.pcolormesh(t, f, db, shading="auto", vmin=-80, vmax=0, rasterized=True)
+    ax.set(xlabel="time [s]", ylabel="frequency [Hz]", ylim=(0, max_hz or sr / 2))
+    ax.grid(False)
+    if colorbar:
+        fig.colorbar(mesh, ax=ax, label="dB")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_counts(
+    table, *, x: str, hue: str | None = None, ax: Axes | None = None, title=None
+) -> Figure:
+    """Bar chart of a tidy count table (column ``n``): bars grouped by ``x``, split by ``hue``."""
+    fig, ax = _axes(ax)
+    if hue is None:
+        ax.bar(table[x].astype(str), table["n"])
+    else:
+        pivot = table.pivot_table(index=x, columns=hue, values="n", aggfunc="sum", fill_value=0)
+        pivot.plot.bar(ax=ax, rot=0, width=0.8)
+        ax.legend(title=hue)
+    ax.set(xlabel=x, ylabel="clips")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def tight_grid(
+    n: int, ncols: int = 3, size: tuple[float, float] = (3.4, 2.4)
+) -> tuple[Figure, np.ndarray]:
+    """A figure with ``n`` axes on a grid (extra axes hidden); returns ``(fig, axes_flat)``."""
+    nrows = max(1, int(np.ceil(n / ncols)))
+    ncols = min(ncols, max(n, 1))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False
+    )
+    flat = axes.ravel()
+    for a in flat[n:]:
+        a.set_visible(False)
+    return fig, flat[:n]
+
+
+__all__ = [
+    "STYLE_FILE",
+    "plot_clip_examples",
+    "plot_counts",
+    "plot_spectrogram",
+    "plot_waveform",
+    "save_figure",
+    "tight_grid",
+    "use_style",
+]
+
+
+def plot_clip_examples(
+    clips,
+    *,
+    sr: int | None = None,
+    max_hz: float | None = None,
+    title_columns: Sequence[str] = ("group", "id", "label"),
+) -> Figure:
+    """One row per clip: waveform (left) and spectrogram (right), titled by ``title_columns``.
+
+    ``clips`` is a clip table (a few rows); audio is read with :func:`audioanom.audio.read_audio`
+    (resampled to ``sr`` when given).
+    """
+    from .audio import read_audio
+
+    n = len(clips)
+    if n == 0:
+        raise ValueError("no clips to plot")
+    fig, axes = plt.subplots(
+        n, 2, figsize=(10, 2.1 * n), squeeze=False, gridspec_kw={"width_ratios": [1, 1.25]}
+    )
+    for row, (_, clip) in zip(axes, clips.iterrows(), strict=True):
+        x, rate = read_audio(clip["path"], sr=sr)
+        name = " / ".join(str(clip[c]) for c in title_columns if c in clip)
+        plot_waveform(x, rate, ax=row[0], title=f"{name}: {Path(clip['path']).name}")
+        plot_spectrogram(
+            x,
+            rate,
+            ax=row[1],
+            max_hz=max_hz,
+            colorbar=False,
+            n_fft=1024 if rate >= 16000 else 256,
+            hop=256 if rate >= 16000 else 64,
+        )
+    return fig
