@@ -53,7 +53,7 @@ def ensure_env() -> None:
     want = (ROOT / "pyproject.toml").stat().st_mtime_ns
     if STAMP.exists() and STAMP.read_text().strip() == str(want) and has_torch():
         return
-    pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-qq"]
     if not has_torch():
         sh(*pip, *shlex.split(os.environ.get("TORCH_SPEC", "torch==2.13.0")))
     sh(*pip, "-e", ".[dev]")

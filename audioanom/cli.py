@@ -1,4 +1,4 @@
-"""The ``audioanom`` command: fetch | check | run | synth | train | score."""
+"""The ``audioanom`` command: check | fetch | synth | run."""
 
 from __future__ import annotations
 
@@ -61,6 +61,39 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.kind == "machines":
+        from .synth.machines import generate_machines
+
+        labels = generate_machines(
+            out,
+            seed=args.seed,
+            train_per_id=args.train_per_id,
+            test_per_id=args.test_per_id,
+            seconds=args.seconds,
+            severity=args.severity,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+        by = labels.groupby(["machine_type", "split", "label"]).size().rename("clips")
+        print(by.reset_index().to_string(index=False))
+    else:
+        from .synth.speech import SpeechSynthError, generate_digits, summarize
+
+        try:
+            labels = generate_digits(
+                out, seed=args.seed, overwrite=args.overwrite, progress=not args.quiet
+            )
+        except SpeechSynthError as err:
+            print(f"synth digits: {err}", file=sys.stderr)
+            return 1
+        print(summarize(labels))
+    print(f"{len(labels)} clips written to {out} (labels: {out / 'labels.csv'})")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import format_results, parse_value, run_notebooks
 
@@ -114,6 +147,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=None, help="target folder (default data/<dataset>)")
     p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser("synth", help="generate the embedded synthetic data sets")
+    p.add_argument("kind", choices=["machines", "digits"])
+    p.add_argument("--out", required=True, help="target folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--train-per-id", type=int, default=50, help="machines: normal train clips per ID"
+    )
+    p.add_argument(
+        "--test-per-id", type=int, default=30, help="machines: test clips per ID (half anomalous)"
+    )
+    p.add_argument("--seconds", type=float, default=10.0, help="machines: clip length")
+    p.add_argument(
+        "--severity",
+        type=float,
+        default=1.0,
+        help="machines: anomaly strength (1 = subtle default)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="machines: processes (output is identical)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing set in --out")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("run", help="execute the numbered notebooks with papermill")
     p.add_argument("notebooks", nargs="*", help="names or number prefixes (default: all, in order)")

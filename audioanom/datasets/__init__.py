@@ -15,6 +15,13 @@ import pandas as pd
 from .. import paths
 from .digits import load_audiomnist, load_fsdd, parse_digit_name, read_audiomnist_meta
 from .machines import MACHINE_TYPES, assign_dcase_split, load_dcase2020, load_mimii
+from .synthetic import (
+    ensure_synthetic,
+    load_synthetic,
+    load_synthetic_digits,
+    load_synthetic_machines,
+    synthetic_root,
+)
 from .table import CLIP_COLUMNS, LoadedDataset, counts, filter_clips, make_table, sample_clips
 
 LOADERS: dict[str, Callable[..., LoadedDataset]] = {
@@ -22,6 +29,8 @@ LOADERS: dict[str, Callable[..., LoadedDataset]] = {
     "fsdd": load_fsdd,
     "dcase2020": load_dcase2020,
     "mimii": load_mimii,
+    "synthetic-machines": load_synthetic_machines,
+    "synthetic-digits": load_synthetic_digits,
 }
 
 # Folder names under data/ (downloads) and under the shared real data, per source.
@@ -47,18 +56,45 @@ def find_dataset_root(name: str) -> Path:
             looked.append(str(candidate))
             if candidate.is_dir():
                 return candidate
-    fetch_name = "mimii" if name == "dcase2020" else name
-    raise FileNotFoundError(
-        f"data set {name!r} not found (looked in {', '.join(looked)}); "
-        f"download it with `audioanom fetch {fetch_name}`"
-    )
+    how = {
+        "dcase2020": "download it with `audioanom fetch mimii` (the DCASE 2020 Task 2 dev set)",
+        "mimii": "put the original MIMII recordings (Zenodo record 3384388) at data/mimii",
+    }.get(name, f"download it with `audioanom fetch {name}`")
+    raise FileNotFoundError(f"data set {name!r} not found (looked in {', '.join(looked)}); {how}")
 
 
 def load_dataset(name: str, root: str | Path | None = None, **kwargs) -> LoadedDataset:
-    """Read data set ``name`` (audiomnist | fsdd | dcase2020 | mimii) from ``root``."""
+    """Read data set ``name`` from ``root`` (default: :func:`find_dataset_root`).
+
+    Names: audiomnist | fsdd | dcase2020 | mimii | synthetic-machines | synthetic-digits. The
+    synthetic sets are generated into ``data/synthetic/`` on first use when ``root`` is None.
+    """
     if name not in LOADERS:
         raise ValueError(f"unknown data set {name!r}; known: {sorted(LOADERS)}")
+    if root is None and name.startswith("synthetic-"):
+        root = ensure_synthetic(name.removeprefix("synthetic-"))
     return LOADERS[name](Path(root) if root is not None else find_dataset_root(name), **kwargs)
+
+
+def open_dataset(
+    dataset: str, *, domain: str, data_dir: str = "", smoke: bool = False, seed: int = 0
+) -> LoadedDataset:
+    """The data set a notebook's parameters name.
+
+    ``dataset="synthetic"`` is the embedded set of ``domain`` (``digits`` or ``machines``),
+    the small smoke-size one when ``smoke``; any other name goes to :func:`load_dataset`,
+    from ``data_dir`` when it is not empty.
+    """
+    if domain not in ("digits", "machines"):
+        raise ValueError(f"domain must be 'digits' or 'machines', got {domain!r}")
+    if dataset == "synthetic":
+        if data_dir:
+            root = ensure_synthetic(
+                domain, "smoke" if smoke else "default", seed=seed, root=Path(data_dir)
+            )
+            return load_dataset(f"synthetic-{domain}", root)
+        return load_synthetic(domain, "smoke" if smoke else "default", seed=seed)
+    return load_dataset(dataset, data_dir or None)
 
 
 __all__ = [
@@ -76,6 +112,12 @@ __all__ = [
     "load_fsdd",
     "load_mimii",
     "make_table",
+    "open_dataset",
+    "ensure_synthetic",
+    "load_synthetic",
+    "load_synthetic_digits",
+    "load_synthetic_machines",
+    "synthetic_root",
     "parse_digit_name",
     "read_audiomnist_meta",
     "sample_clips",
@@ -83,16 +125,24 @@ __all__ = [
 ]
 
 
-def survey(names: tuple[str, ...] = tuple(LOADERS)) -> pd.DataFrame:
+def survey(
+    names: tuple[str, ...] = tuple(LOADERS), *, synthetic_size: str = "default"
+) -> pd.DataFrame:
     """Which data sets are present and where: one row per name with root, clips, groups, IDs.
 
     Absent data sets get a row with ``present=False`` and the reason, so a notebook can show
-    what a user still has to download.
+    what a user still has to download. Synthetic sets are only looked at, never generated here.
     """
     rows = []
     for name in names:
         try:
-            loaded = load_dataset(name)
+            if name.startswith("synthetic-"):
+                root = synthetic_root(name.removeprefix("synthetic-"), synthetic_size)
+                if not (root / "labels.csv").is_file():
+                    raise FileNotFoundError(f"not generated yet ({root}); made on first use")
+                loaded = load_dataset(name, root)
+            else:
+                loaded = load_dataset(name)
         except FileNotFoundError as err:
             rows.append(
                 {

@@ -1,0 +1,499 @@
+"""Features of machine-sound clips: the complex STFT and the DCASE 2020 log-mel vectors.
+
+Complex STFT (input of the complex network, :mod:`audioanom.nn`)
+-----------------------------------------------------------------
+:func:`complex_stft` returns a float32 array ``(2, F, T)``: channel 0 is the real part,
+channel 1 the imaginary part of the STFT; ``F = n_fft // 2 + 1 = 513`` frequency bins (bin
+``k`` at ``k * sr / n_fft`` Hz, 15.625 Hz apart), ``T`` frames. Settings
+(:class:`StftConfig`): 16 kHz, ``n_fft`` 1024, hop 512, periodic Hann window, no scaling
+(``X[k, t] = sum_n w[n] x[t * hop - n_fft/2 + n] exp(-2j pi k n / n_fft)``).
+
+Centre padding is used by default (``center=True``, ``pad_mode="reflect"``): the signal is
+padded by ``n_fft // 2`` samples on each side by reflection, so frame ``t`` is centred on
+sample ``t * hop`` and ``T = 1 + n_samples // hop`` (313 for a 10-s clip). This is what the
+DCASE 2020 baseline computes (librosa 0.6 ``stft``, whose default padding was ``reflect``;
+librosa >= 0.10 pads with zeros instead) and what ``torch.stft`` and
+:func:`audioanom.nn.stft_input` do. ``center=False`` gives ``T = 1 + (n - n_fft) // hop``.
+
+:func:`stft_table` computes the STFT of every clip of a clip table ONCE: results are cached
+as ``.npy`` files under :func:`audioanom.paths.cache_dir` ``/machine_features``, keyed by the
+config, the file's resolved path, size and modification time (any change to the file or the
+config computes it anew). :func:`window_starts` and :func:`clip_windows` cut a clip's STFT into
+the 64-frame windows the network is trained on, the last window aligned to the clip's end so
+that every frame is covered.
+
+Log-mel vectors (input of the DCASE 2020 Task 2 autoencoder baseline)
+---------------------------------------------------------------------
+As the official baseline (``common.file_to_vector_array``): power spectrogram
+``|STFT|**2`` (same STFT as above), 128 mel bands, ``10 * log10(mel + eps)`` with
+``eps = sys.float_info.epsilon`` (the baseline writes ``20 / power * log10``; power is 2),
+then 5 consecutive frames concatenated into one 640-dim vector
+(``v[t] = [m[:, t], m[:, t + 1], ..., m[:, t + 4]]``, frame-major), ``T - 4`` vectors a clip.
+The mel filterbank (:func:`mel_filterbank`) is built here with numpy, identical in definition
+to librosa's default ``librosa.filters.mel`` (``htk=False, norm="slaney"``): the Slaney mel
+scale (linear below 1 kHz at 200/3 Hz per mel, logarithmic above with 27 mels per factor 6.4),
+``n_mels + 2`` equally spaced mel points from ``fmin`` to ``fmax``, triangular filters on the
+FFT bin frequencies, each scaled by ``2 / (upper edge - lower edge)`` in Hz (equal area).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import paths
+from .audio import read_audio
+
+__all__ = [
+    "FEATURE_CACHE_VERSION",
+    "LogMelConfig",
+    "StftConfig",
+    "cache_path",
+    "clip_log_mel",
+    "clip_stft",
+    "clip_vectors",
+    "clip_windows",
+    "complex_stft",
+    "hz_to_mel",
+    "log_mel",
+    "log_mel_table",
+    "mel_filterbank",
+    "mel_to_hz",
+    "stack_frames",
+    "stft_table",
+    "vectors_table",
+    "window_starts",
+]
+
+# Bump when the computation changes, so that old cache entries are not reused.
+FEATURE_CACHE_VERSION = 1
+
+PadMode = Literal["reflect", "constant"]
+
+
+@dataclass(frozen=True)
+class StftConfig:
+    """Complex STFT settings (defaults: the complex network's input, see module docstring)."""
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 512
+    center: bool = True
+    pad_mode: PadMode = "reflect"
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.n_fft < 2 or self.hop_length < 1:
+            raise ValueError(f"invalid STFT settings: {self}")
+        if self.pad_mode not in ("reflect", "constant"):
+            raise ValueError(f"pad_mode must be 'reflect' or 'constant', got {self.pad_mode!r}")
+
+    @property
+    def n_bins(self) -> int:
+        """Frequency bins: ``n_fft // 2 + 1`` (513)."""
+        return self.n_fft // 2 + 1
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames of a signal of ``n_samples`` samples (313 for 160,000 with the defaults)."""
+        if self.center:
+            return 1 + n_samples // self.hop_length
+        return 1 + (n_samples - self.n_fft) // self.hop_length
+
+
+@dataclass(frozen=True)
+class LogMelConfig:
+    """Log-mel vectors of the DCASE 2020 Task 2 autoencoder baseline (module docstring)."""
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 512
+    n_mels: int = 128
+    power: float = 2.0
+    frames: int = 5
+    fmin: float = 0.0
+    fmax: float | None = None  # None: sample_rate / 2
+    center: bool = True
+    pad_mode: PadMode = "reflect"
+
+    def __post_init__(self) -> None:
+        if self.n_mels < 1 or self.frames < 1 or self.power <= 0:
+            raise ValueError(f"invalid log-mel settings: {self}")
+        fmax = self.sample_rate / 2 if self.fmax is None else self.fmax
+        if not 0 <= self.fmin < fmax <= self.sample_rate / 2:
+            raise ValueError(
+                f"need 0 <= fmin < fmax <= sample_rate / 2, got fmin={self.fmin}, fmax={fmax}"
+            )
+        self.stft  # noqa: B018  (validates the STFT part)
+
+    @property
+    def stft(self) -> StftConfig:
+        """The STFT part of the settings."""
+        return StftConfig(self.sample_rate, self.n_fft, self.hop_length, self.center, self.pad_mode)
+
+    @property
+    def dims(self) -> int:
+        """Length of one stacked vector: ``n_mels * frames`` (640)."""
+        return self.n_mels * self.frames
+
+
+# --------------------------------------------------------------------------------------------
+# complex STFT
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(n_fft: int) -> torch.Tensor:
+    return torch.hann_window(n_fft, periodic=True, dtype=torch.float32)
+
+
+def _torch_stft(x: np.ndarray, config: StftConfig) -> torch.Tensor:
+    """Complex64 STFT ``(F, T)`` of a 1-D signal (shared by the complex and log-mel paths)."""
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"expected a 1-D signal, got shape {x.shape}")
+    need = config.n_fft // 2 + 1 if config.center else config.n_fft
+    if x.size < need:
+        raise ValueError(
+            f"signal of {x.size} samples is too short for n_fft={config.n_fft} "
+            f"(center={config.center}): need at least {need}"
+        )
+    if not np.isfinite(x).all():
+        raise ValueError("signal holds NaN or Inf samples")
+    w = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # N
+    return torch.stft(
+        w,
+        config.n_fft,
+        config.hop_length,
+        window=_hann(config.n_fft),
+        center=config.center,
+        pad_mode=config.pad_mode,
+        normalized=False,
+        onesided=True,
+        return_complex=True,
+    )  # F, T
+
+
+def complex_stft(x: np.ndarray, config: StftConfig = StftConfig()) -> np.ndarray:
+    """Complex STFT of a mono signal as float32 ``(2, F, T)`` (real, imaginary).
+
+    ``x`` is 1-D at ``config.sample_rate``. See the module docstring for the layout, window and
+    padding. Raises ValueError for a non-1-D, too short or non-finite signal.
+    """
+    z = _torch_stft(x, config).numpy()  # F, T complex64
+    return np.stack([z.real, z.imag])  # 2, F, T float32 (faster than a torch permute copy)
+
+
+def clip_stft(path: str | Path, config: StftConfig = StftConfig()) -> np.ndarray:
+    """Read one file (:func:`audioanom.audio.read_audio`, rate must be ``config.sample_rate``)
+    and return its :func:`complex_stft` ``(2, F, T)``; AudioError names a bad file."""
+    x, _ = read_audio(path, expected_sr=config.sample_rate)
+    return complex_stft(x, config)
+
+
+def window_starts(n_frames: int, window: int = 64, hop: int = 32) -> np.ndarray:
+    """Start frames of ``window``-frame windows covering all ``n_frames`` frames.
+
+    Windows start every ``hop`` frames; when the last regular window stops short of the end,
+    one more window aligned to the end (start ``n_frames - window``) is added, so every frame
+    lies in at least one window. 313 frames, window 64, hop 32: starts 0, 32, ..., 224, 249.
+    Raises ValueError when the clip is shorter than one window or the sizes are not positive.
+    """
+    if window < 1 or hop < 1:
+        raise ValueError(f"window and hop must be >= 1, got window={window}, hop={hop}")
+    if n_frames < window:
+        raise ValueError(f"clip of {n_frames} frames is shorter than one window of {window}")
+    starts = list(range(0, n_frames - window + 1, hop))
+    if starts[-1] + window < n_frames:
+        starts.append(n_frames - window)
+    return np.asarray(starts, dtype=np.int64)
+
+
+def clip_windows(spec: np.ndarray, window: int = 64, hop: int = 32) -> np.ndarray:
+    """Cut ``(C, F, T)`` into windows ``(W, C, F, window)`` at :func:`window_starts` (a copy)."""
+    if spec.ndim != 3:
+        raise ValueError(f"expected (C, F, T), got shape {spec.shape}")
+    starts = window_starts(spec.shape[-1], window, hop)
+    return np.stack([spec[..., s : s + window] for s in starts])  # W, C, F, window
+
+
+# --------------------------------------------------------------------------------------------
+# on-disk cache
+
+
+def cache_path(
+    path: str | Path, kind: str, config: object, *, cache_root: str | Path | None = None
+) -> Path:
+    """Where the feature ``kind`` of file ``path`` under ``config`` is cached.
+
+    The key is a SHA-256 of the cache version, ``kind``, the config's fields, the file's
+    resolved path, its size and its modification time (ns). FileNotFoundError if no file.
+    """
+    p = Path(path).resolve()
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such file")
+    st = p.stat()
+    payload = json.dumps(
+        {
+            "version": FEATURE_CACHE_VERSION,
+            "kind": kind,
+            "config": asdict(config),  # type: ignore[arg-type]
+            "path": str(p),
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+        },
+        sort_keys=True,
+    )
+    key = hashlib.sha256(payload.encode()).hexdigest()[:40]
+    root = Path(cache_root) if cache_root is not None else paths.cache_dir()
+    return root / "machine_features" / kind / key[:2] / f"{key}.npy"
+
+
+def _save_atomic(target: Path, array: np.ndarray) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".npy")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+        os.replace(tmp, target)  # readers never see a half-written file
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cached(
+    path: str | Path,
+    kind: str,
+    config: object,
+    compute: Callable[[], np.ndarray],
+    *,
+    cache: bool,
+    cache_root: str | Path | None,
+    mmap: bool,
+) -> np.ndarray:
+    if not cache:
+        return compute()
+    target = cache_path(path, kind, config, cache_root=cache_root)
+    if target.is_file():
+        try:
+            return np.load(target, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            warnings.warn(f"unreadable cache entry {target} ({err}); recomputing", stacklevel=3)
+    array = compute()
+    _save_atomic(target, array)
+    return np.load(target, mmap_mode="r") if mmap else array
+
+
+def _paths_of(clips: pd.DataFrame | Sequence[str | Path]) -> list[str]:
+    if isinstance(clips, pd.DataFrame):
+        if "path" not in clips.columns:
+            raise ValueError(f"clip table has no 'path' column (columns: {list(clips.columns)})")
+        return [str(p) for p in clips["path"]]
+    return [str(p) for p in clips]
+
+
+def stft_table(
+    clips: pd.DataFrame | Sequence[str | Path],
+    config: StftConfig = StftConfig(),
+    *,
+    cache: bool = True,
+    cache_root: str | Path | None = None,
+    mmap: bool = False,
+    progress: bool = False,
+) -> list[np.ndarray]:
+    """:func:`clip_stft` of every clip of a clip table (or a list of paths), in row order.
+
+    With ``cache=True`` each STFT is computed once and stored (see :func:`cache_path`); later
+    calls load it. ``mmap=True`` returns read-only memory maps of the cache files (keeps RAM
+    low for the full data set: one 10-s clip is 1.3 MB). Returns a list of ``(2, F, T)``.
+    """
+    from tqdm.auto import tqdm
+
+    out = []
+    for p in tqdm(_paths_of(clips), desc="STFT", unit="clip", disable=not progress):
+        out.append(
+            _cached(
+                p,
+                "stft",
+                config,
+                functools.partial(clip_stft, p, config),
+                cache=cache,
+                cache_root=cache_root,
+                mmap=mmap,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# mel filterbank (Slaney scale and normalisation, as librosa's default)
+
+_F_SP = 200.0 / 3  # Hz per mel below 1 kHz
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP  # 15 mels at 1 kHz
+_LOGSTEP = np.log(6.4) / 27.0  # 27 mels per factor 6.4 above 1 kHz
+
+
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+    """Slaney mel scale: ``f / (200/3)`` below 1 kHz, ``15 + 27 * log(f / 1000) / log(6.4)``
+    above (1 kHz -> 15 mel, 6.4 kHz -> 42 mel)."""
+    f = np.asarray(f, dtype=np.float64)
+    mel = f / _F_SP
+    log_region = f >= _MIN_LOG_HZ
+    return np.where(
+        log_region,
+        _MIN_LOG_MEL + np.log(np.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP,
+        mel,
+    )
+
+
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(
+        mel >= _MIN_LOG_MEL,
+        _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)),
+        _F_SP * mel,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_filterbank_cached(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+) -> np.ndarray:
+    fft_freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)  # F
+    mel_points = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))  # M + 2
+    widths = np.diff(mel_points)  # M + 1
+    ramps = mel_points[:, None] - fft_freqs[None, :]  # M + 2, F
+    lower = -ramps[:-2] / widths[:-1, None]  # M, F: rising edge
+    upper = ramps[2:] / widths[1:, None]  # M, F: falling edge
+    weights = np.maximum(0.0, np.minimum(lower, upper))  # M, F
+    weights *= (2.0 / (mel_points[2:] - mel_points[:-2]))[:, None]  # Slaney: equal area
+    empty = np.flatnonzero(weights.max(axis=1) == 0)
+    if empty.size:
+        raise ValueError(
+            f"{empty.size} of {n_mels} mel filters fall between FFT bins and are empty "
+            f"(first: {empty[0]}); use fewer mel bands or a larger n_fft"
+        )
+    weights = weights.astype(np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
+def mel_filterbank(
+    sample_rate: int = 16000,
+    n_fft: int = 1024,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+) -> np.ndarray:
+    """Mel filterbank ``(n_mels, n_fft // 2 + 1)`` float32 (read-only), Slaney style.
+
+    Same definition as librosa's default ``librosa.filters.mel`` (see module docstring).
+    Raises ValueError when a filter would be empty (too many bands for the FFT size).
+    """
+    fmax = sample_rate / 2 if fmax is None else float(fmax)
+    return _mel_filterbank_cached(int(sample_rate), int(n_fft), int(n_mels), float(fmin), fmax)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_tensor(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
+) -> torch.Tensor:
+    return torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax).copy())  # M, F
+
+
+# --------------------------------------------------------------------------------------------
+# log-mel vectors
+
+
+def log_mel(x: np.ndarray, config: LogMelConfig = LogMelConfig()) -> np.ndarray:
+    """Log-mel spectrogram ``(n_mels, T)`` float32 of a mono signal, as the DCASE baseline:
+    ``20 / power * log10(mel(|STFT| ** power) + sys.float_info.epsilon)``."""
+    z = _torch_stft(x, config.stft)  # F, T complex64
+    if config.power == 2.0:
+        spec = z.real.square() + z.imag.square()  # F, T
+    else:
+        spec = z.abs().pow(config.power)  # F, T
+    fb = _mel_tensor(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
+    mel = fb @ spec  # M, T
+    return (20.0 / config.power * torch.log10(mel + sys.float_info.epsilon)).numpy()
+
+
+def stack_frames(logmel: np.ndarray, frames: int = 5) -> np.ndarray:
+    """``(n_mels, T)`` -> ``(T - frames + 1, n_mels * frames)`` float32 vectors.
+
+    Vector ``t`` is frames ``t .. t + frames - 1`` concatenated, frame-major (the baseline's
+    order). Raises ValueError for a non-2-D input or a clip shorter than ``frames`` frames.
+    """
+    if logmel.ndim != 2:
+        raise ValueError(f"expected (n_mels, T), got shape {logmel.shape}")
+    n_mels, n_frames = logmel.shape
+    if n_frames < frames:
+        raise ValueError(f"clip of {n_frames} frames is shorter than {frames} stacked frames")
+    win = np.lib.stride_tricks.sliding_window_view(logmel.T, frames, axis=0)  # N, M, frames
+    out = win.transpose(0, 2, 1).reshape(n_frames - frames + 1, n_mels * frames)  # N, D
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def clip_log_mel(path: str | Path, config: LogMelConfig = LogMelConfig()) -> np.ndarray:
+    """Read one file (rate must be ``config.sample_rate``) -> :func:`log_mel` ``(n_mels, T)``."""
+    x, _ = read_audio(path, expected_sr=config.sample_rate)
+    return log_mel(x, config)
+
+
+def clip_vectors(path: str | Path, config: LogMelConfig = LogMelConfig()) -> np.ndarray:
+    """Read one file -> its stacked log-mel vectors ``(T - frames + 1, dims)``."""
+    return stack_frames(clip_log_mel(path, config), config.frames)
+
+
+def log_mel_table(
+    clips: pd.DataFrame | Sequence[str | Path],
+    config: LogMelConfig = LogMelConfig(),
+    *,
+    cache: bool = True,
+    cache_root: str | Path | None = None,
+    progress: bool = False,
+) -> list[np.ndarray]:
+    """:func:`clip_log_mel` ``(n_mels, T)`` of every clip, in row order, cached like
+    :func:`stft_table` (the cache key ignores ``frames``, which only the stacking uses)."""
+    from tqdm.auto import tqdm
+
+    key_config = LogMelConfig(**{**asdict(config), "frames": 1})
+    out = []
+    for p in tqdm(_paths_of(clips), desc="log-mel", unit="clip", disable=not progress):
+        out.append(
+            _cached(
+                p,
+                "logmel",
+                key_config,
+                functools.partial(clip_log_mel, p, config),
+                cache=cache,
+                cache_root=cache_root,
+                mmap=False,
+            )
+        )
+    return out
+
+
+def vectors_table(
+    clips: pd.DataFrame | Sequence[str | Path],
+    config: LogMelConfig = LogMelConfig(),
+    *,
+    cache: bool = True,
+    cache_root: str | Path | None = None,
+    progress: bool = False,
+) -> list[np.ndarray]:
+    """Stacked log-mel vectors ``(T - frames + 1, dims)`` of every clip, in row order."""
+    mels = log_mel_table(clips, config, cache=cache, cache_root=cache_root, progress=progress)
+    return [stack_frames(m, config.frames) for m in mels]

@@ -1,0 +1,221 @@
+"""Complex STFT, cache, windows, mel filterbank and log-mel vectors (audioanom.machine_features)."""
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from audioanom import machine_features as mf  # noqa: E402
+from audioanom.audio import AudioError  # noqa: E402
+from audioanom.plotting_machines import (  # noqa: E402
+    instantaneous_frequency_deviation,
+    plot_stft_views,
+)
+
+SR = 16000
+
+
+def numpy_stft(x: np.ndarray, n_fft: int = 1024, hop: int = 512) -> np.ndarray:
+    """Reference: reflect-pad n_fft/2, periodic Hann, rfft of each frame -> complex (F, T)."""
+    xp = np.pad(x.astype(np.float64), n_fft // 2, mode="reflect")
+    w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    n_frames = 1 + (xp.size - n_fft) // hop
+    frames = np.stack([xp[t * hop : t * hop + n_fft] * w for t in range(n_frames)], axis=1)
+    return np.fft.rfft(frames, axis=0)
+
+
+def test_stft_matches_numpy_reference_and_has_the_documented_layout():
+    x = np.random.default_rng(0).standard_normal(SR * 10).astype(np.float32)
+    s = mf.complex_stft(x)
+    assert s.shape == (2, 513, 313) and s.dtype == np.float32
+    ref = numpy_stft(x)
+    np.testing.assert_allclose(s[0], ref.real, atol=2e-3 * np.abs(ref).max())
+    np.testing.assert_allclose(s[1], ref.imag, atol=2e-3 * np.abs(ref).max())
+    assert mf.StftConfig().n_frames(SR * 10) == 313
+    nc = mf.StftConfig(center=False)
+    assert mf.complex_stft(x, nc).shape == (2, 513, nc.n_frames(SR * 10)) == (2, 513, 311)
+
+
+@pytest.mark.parametrize("k", [40, 64, 300])
+def test_sine_at_a_bin_frequency_peaks_at_that_bin(k):
+    t = np.arange(SR * 2) / SR
+    x = 0.5 * np.sin(2 * np.pi * (k * SR / 1024) * t).astype(np.float32)
+    s = mf.complex_stft(x)
+    mag = np.hypot(s[0], s[1])  # F, T
+    assert np.argmax(mag[:, mag.shape[1] // 2]) == k
+    # amplitude 0.5 with a Hann window summing to 512: |X[k]| = 0.5 * 512 / 2
+    assert mag[k, mag.shape[1] // 2] == pytest.approx(128.0, rel=1e-3)
+
+
+def test_stft_rejects_bad_signals():
+    with pytest.raises(ValueError, match="1-D"):
+        mf.complex_stft(np.zeros((2, 4000), np.float32))
+    with pytest.raises(ValueError, match="too short"):
+        mf.complex_stft(np.zeros(100, np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        mf.complex_stft(np.full(4000, np.nan, np.float32))
+
+
+def test_stft_table_caches_each_clip_once(tmp_path, write_wav, monkeypatch):
+    rng = np.random.default_rng(1)
+    paths = [write_wav(f"c{i}.wav", 0.1 * rng.standard_normal(SR)) for i in range(2)]
+    calls = []
+    real_read = mf.read_audio
+
+    def counting_read(path, **kw):
+        calls.append(str(path))
+        return real_read(path, **kw)
+
+    monkeypatch.setattr(mf, "read_audio", counting_read)
+    root = tmp_path / "cache"
+    first = mf.stft_table(paths, cache_root=root)
+    assert len(calls) == 2 and first[0].shape == (2, 513, 32)
+    second = mf.stft_table(paths, cache_root=root)
+    assert len(calls) == 2  # cache hit: no file read again
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    mapped = mf.stft_table(paths, cache_root=root, mmap=True)
+    assert isinstance(mapped[0], np.memmap) and len(calls) == 2
+    np.testing.assert_array_equal(mapped[1], first[1])
+    # a changed file (new mtime) is computed again; another config has its own entry
+    st = os.stat(paths[0])
+    os.utime(paths[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    mf.stft_table(paths, cache_root=root)
+    assert calls[2:] == [str(paths[0])]
+    mf.stft_table(paths[:1], mf.StftConfig(center=False), cache_root=root)
+    assert len(calls) == 4
+    # cache off: always read
+    mf.stft_table(paths[:1], cache=False)
+    assert len(calls) == 5
+
+
+def test_stft_table_uses_the_cache_dir_by_default_and_bad_files_name_themselves(
+    tmp_path, write_wav, monkeypatch
+):
+    monkeypatch.setenv("AUDIOANOM_CACHE", str(tmp_path / "c"))
+    p = write_wav("ok.wav", np.zeros(SR, np.float32))
+    mf.stft_table([p])
+    assert list((tmp_path / "c" / "machine_features" / "stft").rglob("*.npy"))
+    bad = write_wav("wrong_rate.wav", np.zeros(8000, np.float32), sr=8000)
+    with pytest.raises(AudioError, match="wrong_rate.wav.*8000 Hz"):
+        mf.stft_table([bad])
+    with pytest.raises(ValueError, match="'path'"):
+        import pandas as pd
+
+        mf.stft_table(pd.DataFrame({"file": [str(p)]}))
+
+
+def test_window_starts_cover_the_whole_clip():
+    starts = mf.window_starts(313, 64, 32)
+    assert starts[0] == 0 and starts[-1] == 313 - 64
+    assert list(starts[:-1]) == list(range(0, 225, 32))
+    covered = np.zeros(313, bool)
+    for s in starts:
+        covered[s : s + 64] = True
+    assert covered.all()
+    assert list(mf.window_starts(128, 64, 32)) == [0, 32, 64]  # exact fit: no extra window
+    assert list(mf.window_starts(64, 64, 32)) == [0]
+    assert list(mf.window_starts(100, 64, 64)) == [0, 36]
+    with pytest.raises(ValueError, match="shorter than one window"):
+        mf.window_starts(63, 64, 32)
+    with pytest.raises(ValueError, match=">= 1"):
+        mf.window_starts(100, 64, 0)
+    spec = np.arange(2 * 3 * 313, dtype=np.float32).reshape(2, 3, 313)
+    w = mf.clip_windows(spec, 64, 32)
+    assert w.shape == (len(starts), 2, 3, 64)
+    np.testing.assert_array_equal(w[-1], spec[..., -64:])
+
+
+def test_slaney_mel_scale_known_points():
+    assert mf.hz_to_mel(1000.0) == pytest.approx(15.0)
+    assert mf.hz_to_mel(6400.0) == pytest.approx(42.0)  # 27 mels per factor 6.4
+    assert mf.hz_to_mel(500.0) == pytest.approx(7.5)  # linear below 1 kHz
+    f = np.array([0.0, 100.0, 999.0, 1000.0, 4321.0, 8000.0])
+    np.testing.assert_allclose(mf.mel_to_hz(mf.hz_to_mel(f)), f, atol=1e-9)
+
+
+def test_mel_filterbank_properties():
+    fb = mf.mel_filterbank()
+    assert fb.shape == (128, 513) and fb.dtype == np.float32
+    assert (fb >= 0).all() and (fb.max(axis=1) > 0).all()
+    peaks = fb.argmax(axis=1)
+    assert (np.diff(peaks) >= 0).all() and peaks[-1] > peaks[0]
+    # Slaney normalisation: each triangle has unit area in Hz (sum * bin width ~ 1)
+    area = fb.sum(axis=1) * (SR / 1024)
+    assert np.all(np.abs(area - 1) < 0.15), (area.min(), area.max())
+    # the centre of filter i is the (i+1)-th of 130 equally spaced mel points
+    centres = mf.mel_to_hz(np.linspace(0, mf.hz_to_mel(8000.0), 130))[1:-1]
+    assert np.all(np.abs(peaks * SR / 1024 - centres) <= SR / 1024)
+    # every bin between the first and last centre is covered
+    lo, hi = peaks[0], peaks[-1]
+    assert (fb[:, lo : hi + 1].sum(axis=0) > 0).all()
+    with pytest.raises(ValueError, match="empty"):
+        mf.mel_filterbank(n_fft=256, n_mels=128)
+
+
+def test_log_mel_of_a_sine_matches_a_hand_computation_and_silence_is_eps():
+    k = 100
+    t = np.arange(SR) / SR
+    x = (0.5 * np.sin(2 * np.pi * (k * SR / 1024) * t)).astype(np.float32)
+    lm = mf.log_mel(x)
+    assert lm.shape == (128, 32) and lm.dtype == np.float32
+    # periodic Hann: main-lobe bins k-1, k, k+1 hold amplitudes 64, 128, 64 (power 1/4, 1, 1/4)
+    fb = mf.mel_filterbank().astype(np.float64)
+    power = 128.0**2 * (fb[:, k] + 0.25 * fb[:, k - 1] + 0.25 * fb[:, k + 1])
+    band = int(np.argmax(power))
+    assert lm[band, 16] == pytest.approx(10 * np.log10(power[band]), abs=0.01)
+    silent = mf.log_mel(np.zeros(SR, np.float32))
+    np.testing.assert_allclose(silent, 10 * np.log10(np.finfo(float).eps), atol=1e-3)
+
+
+def test_stack_frames_makes_640_dim_frame_major_vectors():
+    m = np.arange(128 * 313, dtype=np.float32).reshape(128, 313)
+    v = mf.stack_frames(m, 5)
+    assert v.shape == (309, 640) and v.dtype == np.float32 and v.flags.c_contiguous
+    for t in (0, 17, 308):
+        for j in range(5):
+            np.testing.assert_array_equal(v[t, 128 * j : 128 * (j + 1)], m[:, t + j])
+    with pytest.raises(ValueError, match="shorter than 5"):
+        mf.stack_frames(m[:, :4], 5)
+    with pytest.raises(ValueError, match="n_mels, T"):
+        mf.stack_frames(m[0], 5)
+    assert mf.LogMelConfig().dims == 640
+
+
+def test_vectors_table_is_cached_and_equals_the_direct_computation(tmp_path, write_wav):
+    p = write_wav("a.wav", 0.1 * np.random.default_rng(2).standard_normal(SR))
+    direct = mf.clip_vectors(p)
+    assert direct.shape == (32 - 4, 640)
+    cached = mf.vectors_table([p], cache_root=tmp_path)
+    again = mf.vectors_table([p], cache_root=tmp_path)
+    np.testing.assert_array_equal(cached[0], direct)
+    np.testing.assert_array_equal(again[0], direct)
+    assert len(list((tmp_path / "machine_features" / "logmel").rglob("*.npy"))) == 1
+
+
+def test_configs_are_frozen_and_validated():
+    with pytest.raises(AttributeError):
+        mf.StftConfig().n_fft = 512  # type: ignore[misc]
+    with pytest.raises(ValueError, match="fmin"):
+        mf.LogMelConfig(fmin=9000.0)
+    with pytest.raises(ValueError, match="pad_mode"):
+        mf.StftConfig(pad_mode="edge")  # type: ignore[arg-type]
+
+
+def test_stft_pictures_return_figures_and_if_of_a_steady_sine_is_its_offset():
+    f0 = 64 * SR / 1024 + 5.0  # 5 Hz above bin 64
+    t = np.arange(SR) / SR
+    s = mf.complex_stft((0.5 * np.sin(2 * np.pi * f0 * t)).astype(np.float32))
+    dev = instantaneous_frequency_deviation(s)
+    assert dev.shape == (513, 31)
+    assert np.median(dev[64, 2:-2]) == pytest.approx(5.0, abs=0.05)
+    fig = plot_stft_views(s, title="sine", max_hz=2000)
+    assert len(fig.axes) >= 3
+    fig2, axes = plt.subplots(1, 3)
+    assert plot_stft_views(s, axes=axes) is fig2
+    plt.close("all")
