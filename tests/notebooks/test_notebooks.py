@@ -14,7 +14,13 @@ from audioanom import paths
 from audioanom.runner import list_notebooks, run_notebooks
 
 NOTEBOOKS = list_notebooks()
-EXPECTED = ["00_setup_and_data"]
+EXPECTED = [
+    "00_setup_and_data",
+    "01_audiomnist_fft",
+    "02_audiomnist_isolation_forest_pca",
+    "03_audiomnist_pacmap_maps",
+    "04_audiomnist_sample_analysis",
+]
 
 
 def test_numbered_notebooks_are_there():
