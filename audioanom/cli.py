@@ -1,4 +1,4 @@
-"""The ``audioanom`` command: check | fetch | synth | run."""
+"""The ``audioanom`` command: check | fetch | synth | run | train | score."""
 
 from __future__ import annotations
 
@@ -109,6 +109,62 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .experiments import cli_train
+
+    return cli_train(
+        args.dataset,
+        args.machine_type,
+        epochs=args.epochs,
+        resume=args.resume,
+        device=args.device,
+        precision=args.precision,
+        variant=args.variant,
+        data_dir=args.data_dir,
+        smoke=args.smoke,
+        seed=args.seed,
+        preset=args.model,
+    )
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .experiments import cli_score
+
+    return cli_score(
+        args.dataset,
+        args.machine_type,
+        variant=args.variant,
+        device=args.device,
+        precision=args.precision,
+        data_dir=args.data_dir,
+        smoke=args.smoke,
+        seed=args.seed,
+        hop=args.hop,
+        exact=args.exact,
+    )
+
+
+def _add_machine_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``train`` and ``score``."""
+    p.add_argument("--dataset", default="synthetic", choices=["synthetic", "dcase2020", "mimii"])
+    p.add_argument("--data-dir", default="", help="data set folder (default: data/<dataset>)")
+    p.add_argument(
+        "--machine-type",
+        default="fan,pump,slider,valve",
+        help="comma-separated machine types (default: fan,pump,slider,valve)",
+    )
+    p.add_argument(
+        "--variant",
+        default="complex",
+        choices=["complex", "magnitude", "autoencoder"],
+        help="complex network, its magnitude-only ablation, or the DCASE autoencoder",
+    )
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--smoke", action="store_true", help="small data, tiny model, few epochs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``audioanom`` command."""
     parser = argparse.ArgumentParser(prog="audioanom", description=__doc__)
@@ -186,6 +242,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="small data, few epochs (smoke=True)")
     p.add_argument("--log-output", action="store_true", help="stream cell output to the terminal")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("train", help="train a machine-sound model on normal clips (checkpointed)")
+    _add_machine_arguments(p)
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: preset's)")
+    p.add_argument(
+        "--model", default=None, choices=["tiny", "small", "paper"], help="network size preset"
+    )
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("score", help="score every clip with trained models; per-ID AUC/pAUC")
+    _add_machine_arguments(p)
+    p.add_argument("--hop", type=int, default=32, help="frames between scoring windows")
+    p.add_argument(
+        "--exact", action="store_true", help="every window through the network on its own"
+    )
+    p.set_defaults(func=_cmd_score)
     return parser
 
 

@@ -20,6 +20,9 @@ EXPECTED = [
     "02_audiomnist_isolation_forest_pca",
     "03_audiomnist_pacmap_maps",
     "04_audiomnist_sample_analysis",
+    "05_mimii_data_and_features",
+    "06_mimii_complex_network_training",
+    "07_mimii_per_id_auc_analysis",
 ]
 
 

@@ -1,0 +1,149 @@
+"""Clip scores: deterministic, equal to the per-window slow path, whole clip covered."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from audioanom.machine_features import StftConfig, window_starts
+from audioanom.nn import ComplexNet, ComplexNetConfig
+from audioanom.scoring import (
+    SCORE_COLUMNS,
+    ScoreConfig,
+    clip_window_logits,
+    per_window_reference,
+    score_clips,
+    score_specs,
+    write_scores,
+)
+
+TINY = ComplexNetConfig(
+    n_fft=256,
+    channels=(4, 8, 8, 8, 4),
+    branch_channels=8,
+    n_classes=3,
+    attention_reduction=2,
+    dropout=0.0,
+)
+CPU1 = ScoreConfig(device="cpu", precision="fp32", threads=1, batch_clips=3)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = ComplexNet(TINY)
+    # A few training steps so that batch-norm statistics and weights are not at their init.
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        x = torch.randn(8, 2, TINY.n_bins, 64, generator=g)
+        y = torch.randint(0, 3, (8,), generator=g)
+        loss = m.loss(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return m.eval()
+
+
+def clips_specs(n: int = 5, frames: int = 100, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(2, TINY.n_bins, frames)).astype(np.float32) for _ in range(n)]
+
+
+def test_scores_are_deterministic(model):
+    specs, targets = clips_specs(), np.array([0, 1, 2, 0, 1])
+    a = score_specs(model, specs, targets, CPU1)
+    b = score_specs(model, specs, targets, CPU1)
+    assert np.array_equal(a.scores, b.scores) and np.array_equal(a.pred, b.pred)
+    assert a.scores.shape == (5,) and a.mean_logits.shape == (5, 3)
+    assert np.isfinite(a.scores).all() and (a.scores > 0).all()
+
+
+def test_exact_scores_equal_the_slow_per_window_path(model):
+    specs, targets = clips_specs(n=3, frames=100), np.array([2, 0, 1])
+    exact = score_specs(model, specs, targets, ScoreConfig(exact=True, device="cpu"))
+    slow = [per_window_reference(model, s, int(t)) for s, t in zip(specs, targets, strict=True)]
+    np.testing.assert_allclose(exact.scores, slow, rtol=1e-5, atol=1e-5)
+    # 100 frames, hop 32: windows at 0 and 32, plus one aligned to the end (36).
+    assert exact.n_windows.tolist() == [3, 3, 3]
+
+
+def test_run_once_scores_are_close_to_the_slow_path(model):
+    """Run-once logits differ from separate windows only near window edges (the trunk sees
+    the neighbouring audio instead of zeros): clip scores stay close and keep their order."""
+    specs = clips_specs(n=8, frames=160, seed=1)
+    targets = np.arange(8) % 3
+    fast = score_specs(model, specs, targets, CPU1).scores
+    slow = np.array(
+        [per_window_reference(model, s, int(t)) for s, t in zip(specs, targets, strict=True)]
+    )
+    assert np.abs(fast - slow).max() < 0.02 * np.abs(slow).mean()
+    assert np.corrcoef(fast, slow)[0, 1] > 0.9
+
+
+def test_every_frame_is_covered_by_a_window(model):
+    x = torch.from_numpy(np.stack(clips_specs(n=2, frames=313)))
+    with torch.no_grad():
+        logits = clip_window_logits(model, x)  # run-once
+        exact = clip_window_logits(model, x, exact=True)
+    starts = window_starts(313, 64, 32)
+    assert starts[-1] == 313 - 64  # the end-aligned window
+    assert logits.shape == exact.shape == (2, len(starts), 3)
+    # 70 frames: windows at 0 and 6. The end window (start 6) has less than 16 frames of left
+    # context, so run-once computes it from exactly its own 64 frames: equal to the exact path.
+    with torch.no_grad():
+        short = torch.from_numpy(np.stack(clips_specs(n=1, frames=70)))
+        a = clip_window_logits(model, short)
+        b = clip_window_logits(model, short, exact=True)
+    assert a.shape == b.shape == (1, 2, 3)
+    torch.testing.assert_close(a[:, 1], b[:, 1], rtol=1e-5, atol=1e-5)
+
+
+def test_predicted_id_is_the_argmax_of_the_mean_logits(model):
+    specs = clips_specs(n=4)
+    res = score_specs(model, specs, [0, 0, 0, 0], CPU1)
+    assert np.array_equal(res.pred, res.mean_logits.argmax(axis=1))
+    # The score is the cross-entropy of the true class: shifting the target changes it.
+    other = score_specs(model, specs, [1, 1, 1, 1], CPU1)
+    assert not np.allclose(res.scores, other.scores)
+
+
+def test_bad_inputs_raise(model):
+    with pytest.raises(ValueError, match="targets must be in 0..2"):
+        score_specs(model, clips_specs(n=1), [3])
+    with pytest.raises(ValueError, match=r"expected a \(2, 129, T\)"):
+        score_specs(model, [np.zeros((2, 100, 80), np.float32)], [0])
+    with pytest.raises(ValueError, match="shorter than one window"):
+        score_specs(model, clips_specs(n=1, frames=40), [0], CPU1)
+
+
+def test_score_table_from_a_clip_table(model, tmp_path, write_wav):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, (mid, label, split) in enumerate(
+        [("id_00", "normal", "train"), ("id_02", "anomaly", "test"), ("id_04", "normal", "test")]
+    ):
+        path = write_wav(f"c{i}.wav", (0.1 * rng.normal(size=16000)).astype(np.float32))
+        rows.append(
+            {
+                "path": str(path),
+                "group": "fan",
+                "id": mid,
+                "label": label,
+                "split": split,
+                "anomaly_kind": "" if label == "normal" else "imbalance",
+            }
+        )
+    clips = pd.DataFrame(rows)
+    stft = StftConfig(n_fft=256, hop_length=128)  # 1 s -> 126 frames, 129 bins
+    classes = ["id_00", "id_02", "id_04"]
+    scores = score_clips(model, clips, classes, CPU1, stft_config=stft, cache=False)
+    assert list(scores.columns) == [*SCORE_COLUMNS, "anomaly_kind"]
+    assert scores["machine_type"].tolist() == ["fan"] * 3
+    assert scores["pred_id"].isin(classes).all() and np.isfinite(scores["score"]).all()
+    path = write_scores(scores, tmp_path / "out" / "fan.csv")
+    assert pd.read_csv(path).shape == scores.shape
+    with pytest.raises(ValueError, match=r"IDs \['id_04'\] are not among"):
+        score_clips(model, clips, ["id_00", "id_02", "id_06"], CPU1, stft_config=stft)
