@@ -151,17 +151,28 @@ def silhouette_per_sample(Y: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return silhouette_samples(Y, labels)
 
 
-def error_patterns(bin_errors: np.ndarray, *, normalize: bool = True) -> np.ndarray:
-    """The rows to map and cluster: per-bin errors (N, D), each row divided by its sum when
-    ``normalize`` (so a pattern says *where* in frequency a clip's error lies, not how large).
+def error_patterns(
+    bin_errors: np.ndarray, *, normalize: bool = True, log: bool = False, floor: float = 1e-8
+) -> np.ndarray:
+    """The rows to map and cluster, from per-bin errors (N, D): (N, D) float32.
+
+    Args:
+        normalize: divide each row by its sum, so a pattern says *where* in frequency a clip's
+            error lies, not how large it is (the "share" pattern).
+        log: take log10 of the (shares or raw) errors, floored at ``floor``: small errors in
+            quiet bins then count as much as large ones in loud bins (the "log" pattern).
     """
     E = _check_2d(bin_errors, "bin_errors").astype(np.float32)
-    if not normalize:
-        return E
-    total = E.sum(axis=1, keepdims=True)
-    if np.any(total <= 0):
-        raise ValueError("a row of bin errors sums to zero: nothing to normalise")
-    return E / total
+    if normalize:
+        total = E.sum(axis=1, keepdims=True)
+        if np.any(total <= 0):
+            raise ValueError("a row of bin errors sums to zero: nothing to normalise")
+        E = E / total
+    if log:
+        if floor <= 0:
+            raise ValueError(f"floor must be > 0, got {floor}")
+        E = np.log10(np.maximum(E, floor)).astype(np.float32)
+    return E
 
 
 @dataclass(frozen=True)

@@ -441,6 +441,35 @@ def plot_cluster_profiles(
 # --------------------------------------------------------------------------- 04: samples
 
 
+def plot_cluster_recovery(
+    table: pd.DataFrame, *, metric: str = "ari", ax: Axes | None = None
+) -> Figure:
+    """A :func:`audioanom.evaluation.kind_cluster_benchmark` table as grouped horizontal bars:
+    one group per feature variant, one bar per pattern form and clustering."""
+    if metric not in ("ari", "purity"):
+        raise ValueError(f"metric must be 'ari' or 'purity', got {metric!r}")
+    missing = {"features", "pattern", "clustering", metric} - set(table.columns)
+    if missing:
+        raise ValueError(f"the table lacks columns {sorted(missing)}")
+    pivot = table.assign(how=table["pattern"] + ", " + table["clustering"]).pivot_table(
+        index="features", columns="how", values=metric, sort=False
+    )
+    fig, ax = _axes(ax, figsize=(7.0, 0.9 + 0.75 * len(pivot)))
+    pivot.plot.barh(ax=ax, width=0.8)
+    ax.invert_yaxis()
+    label = "adjusted Rand index" if metric == "ari" else "purity"
+    ax.set(xlabel=f"{label} of the clusters against the known kinds", ylabel="")
+    ax.axvline(0.0, color="0.4", lw=0.8)
+    ax.legend(
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        title="error pattern, clustering",
+        title_fontsize=7,
+    )
+    return fig
+
+
 def plot_sample_reconstruction(sample: SampleReconstruction, *, log_y: bool = False) -> Figure:
     """One clip in four stacked panels: original vs reconstructed spectrum; the squared error
     per frequency bin (the error highlighted); original vs reconstructed waveform (inverse FFT
@@ -479,6 +508,7 @@ __all__ = [
     "plot_auc_by_kind",
     "plot_auc_table",
     "plot_cluster_profiles",
+    "plot_cluster_recovery",
     "plot_embedding_labels",
     "plot_embedding_scores",
     "plot_error_by_frequency",

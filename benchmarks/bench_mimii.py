@@ -13,7 +13,7 @@ Measures, for a network size preset (:data:`audioanom.experiments.MODEL_PRESETS`
 * AUC on real recordings: the FSDD speaker-ID task (six = normal) trained and scored in fp32
   and in bf16, and the magnitude-only ablation (when FSDD is present).
 
-Prints a table and writes ``benchmarks/results/mimii.json``. Timings are medians after one
+Prints a table and writes ``benchmarks/results/mimii_<preset>.json``. Timings are medians after one
 warm-up; on a shared machine they are noisy. bf16 is only fast on CPUs with native support
 (``fast_bf16_available``); elsewhere oneDNN emulates it and it is slower than fp32.
 
@@ -58,7 +58,7 @@ from audioanom.nn import ComplexNet, count_parameters, fast_bf16_available
 from audioanom.scoring import ScoreConfig, score_specs
 from audioanom.training import autocast_context, torch_threads
 
-RESULTS = Path(__file__).resolve().parent / "results" / "mimii.json"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CLIP_FRAMES = 313
 
 
@@ -218,9 +218,10 @@ def main() -> None:
     print(f"{'-' * width}  --------")
     for name, value in rows:
         print(f"{name:<{width}}  {value:8.3f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, default=float) + "\n")
-    print(f"written: {RESULTS}")
+    target = RESULTS_DIR / f"mimii_{args.preset}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    print(f"written: {target}")
 
 
 if __name__ == "__main__":

@@ -59,6 +59,9 @@ def test_error_patterns_are_shares_of_each_rows_error():
     E = np.array([[1.0, 3.0], [2.0, 2.0]])
     np.testing.assert_allclose(error_patterns(E), [[0.25, 0.75], [0.5, 0.5]])
     np.testing.assert_array_equal(error_patterns(E, normalize=False), E)
+    np.testing.assert_allclose(error_patterns(E, log=True), np.log10([[0.25, 0.75], [0.5, 0.5]]))
+    floored = error_patterns(np.array([[0.0, 100.0]]), normalize=False, log=True, floor=1e-6)
+    np.testing.assert_allclose(floored, [[-6.0, 2.0]], rtol=1e-6)
     with pytest.raises(ValueError, match="sums to zero"):
         error_patterns(np.array([[0.0, 0.0], [1.0, 1.0]]))
 

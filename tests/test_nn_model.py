@@ -23,16 +23,9 @@ from audioanom.nn import (
     stft_input,
     window_starts,
 )
+from tests.conftest import tiny_net_config
 
-# Narrow and with n_fft 256 (129 bins) to keep the tests fast; one test uses the real sizes.
-SMALL = ComplexNetConfig(
-    n_fft=256,
-    channels=(4, 8, 8, 8, 4),
-    branch_channels=8,
-    n_classes=3,
-    attention_reduction=2,
-    dropout=0.0,
-)
+SMALL = tiny_net_config(dropout=0.0)
 F_BINS = SMALL.n_bins
 
 

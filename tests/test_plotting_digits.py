@@ -19,6 +19,7 @@ from audioanom.plotting_digits import (  # noqa: E402
     plot_auc_by_kind,
     plot_auc_table,
     plot_cluster_profiles,
+    plot_cluster_recovery,
     plot_embedding_labels,
     plot_embedding_scores,
     plot_error_by_frequency,
@@ -90,4 +91,24 @@ def test_multi_panel_figures_and_shape_errors():
         plot_embedding_scores(X[:, :3], X[:, 0], X[:, 1])
     with pytest.raises(ValueError, match="labels"):
         plot_embedding_labels(X[:, :2], GROUPS[:5])
+    plt.close("all")
+
+
+def test_cluster_recovery_bars():
+    table = pd.DataFrame(
+        {
+            "features": ["fft", "fft", "mel", "mel"],
+            "pattern": ["share", "log error"] * 2,
+            "clustering": ["k-means"] * 4,
+            "ari": [0.1, 0.2, 0.4, 0.5],
+            "purity": [0.3, 0.4, 0.6, 0.7],
+        }
+    )
+    fig, ax = plt.subplots()
+    assert plot_cluster_recovery(table, ax=ax) is fig
+    assert len(ax.patches) == 4 and [t.get_text() for t in ax.get_yticklabels()] == ["fft", "mel"]
+    with pytest.raises(ValueError, match="metric"):
+        plot_cluster_recovery(table, metric="nmi")
+    with pytest.raises(ValueError, match="lacks"):
+        plot_cluster_recovery(table.drop(columns="pattern"))
     plt.close("all")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from audioanom.machine_features import StftConfig, window_starts
-from audioanom.nn import ComplexNet, ComplexNetConfig
+from audioanom.nn import ComplexNet
 from audioanom.scoring import (
     SCORE_COLUMNS,
     ScoreConfig,
@@ -18,15 +18,9 @@ from audioanom.scoring import (
     score_specs,
     write_scores,
 )
+from tests.conftest import tiny_net_config
 
-TINY = ComplexNetConfig(
-    n_fft=256,
-    channels=(4, 8, 8, 8, 4),
-    branch_channels=8,
-    n_classes=3,
-    attention_reduction=2,
-    dropout=0.0,
-)
+TINY = tiny_net_config(dropout=0.0)
 CPU1 = ScoreConfig(device="cpu", precision="fp32", threads=1, batch_clips=3)
 
 

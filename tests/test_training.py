@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from audioanom.nn import ComplexNetConfig, fast_bf16_available
+from audioanom.nn import fast_bf16_available
 from audioanom.training import (
     HISTORY_COLUMNS,
     CheckpointMismatch,
@@ -27,16 +27,9 @@ from audioanom.training import (
     train_model,
     training_clips,
 )
+from tests.conftest import tiny_net_config
 
-# Narrow, n_fft 256 (129 bins): fast on a shared 2-core machine.
-TINY = ComplexNetConfig(
-    n_fft=256,
-    channels=(4, 8, 8, 8, 4),
-    branch_channels=8,
-    n_classes=3,
-    attention_reduction=2,
-    dropout=0.1,
-)
+TINY = tiny_net_config(dropout=0.1)
 BASE = TrainConfig(
     epochs=4, batch_size=8, lr=3e-3, crops_per_clip=2, val_hop=32, threads=1, device="cpu"
 )

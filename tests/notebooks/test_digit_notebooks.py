@@ -40,6 +40,6 @@ def test_digit_notebook_runs_on_other_data(nb, dataset, tmp_path, monkeypatch):
     if nb.startswith("02") or nb.startswith("03"):
         assert list((tmp_path / "build" / "results").glob("*.csv"))
     if dataset == "synthetic" and nb.startswith("03"):
-        assert "03_error_map_kinds" in figures
+        assert {"03_error_map_kinds", "03_kind_clusters_by_features"} <= set(figures)
     if dataset == "synthetic" and nb.startswith("02"):
         assert "02_auc_by_kind" in figures
