@@ -466,7 +466,8 @@ def plot_training_curves(
     fig, ax = _axes(ax)
     for c in left:
         ax.plot(df["epoch"], df[c], marker="o" if len(df) < 30 else None, ms=3, label=c)
-    ax.set(xlabel="epoch", ylabel="loss" if columns is None else ", ".join(left))
+    losses_only = all("loss" in c for c in left)
+    ax.set(xlabel="epoch", ylabel="loss" if columns is None or losses_only else ", ".join(left))
     if log_y:
         ax.set_yscale("log")
     handles, labels = ax.get_legend_handles_labels()
@@ -476,10 +477,11 @@ def plot_training_curves(
         for k, c in enumerate(right):
             color = colors[(len(left) + k) % len(colors)]
             ax2.plot(df["epoch"], df[c], ls="--", color=color, label=c)
-        ax2.set_ylabel(", ".join(right))
+        ax2.set_ylabel("accuracy" if all("acc" in c for c in right) else ", ".join(right))
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
-    ax.legend(handles, labels)
+    # Losses fall and accuracies rise: the middle of the right-hand side is usually free.
+    ax.legend(handles, labels, loc="center right", fontsize=7)
     if title:
         ax.set_title(title)
     return fig
