@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
 from . import paths
@@ -97,6 +98,44 @@ def plot_waveform(
     return fig
 
 
+def time_frequency_image(
+    ax: Axes,
+    values: np.ndarray,
+    *,
+    extent: Sequence[float],
+    vmin: float,
+    vmax: float,
+    cmap: str | Colormap | None = None,
+    colorbar_label: str | None = None,
+    title: str | None = None,
+    max_hz: float | None = None,
+) -> Figure:
+    """Draw a ``(F, T)`` array as a time-frequency picture on ``ax``: time on x, frequency on
+    y (``extent`` = left, right, bottom, top in s and Hz), one colour bar when
+    ``colorbar_label`` is given. imshow on the uniform grid: far cheaper to draw and save than
+    pcolormesh. Returns the figure."""
+    im = ax.imshow(
+        values,
+        origin="lower",
+        aspect="auto",
+        extent=tuple(extent),
+        vmin=vmin,
+        vmax=vmax,
+        cmap=cmap,
+        interpolation="nearest",
+        rasterized=True,
+    )
+    ax.set(xlabel="time [s]", ylabel="frequency [Hz]")
+    if max_hz is not None:
+        ax.set_ylim(0, max_hz)
+    ax.grid(False)
+    if colorbar_label is not None:
+        ax.figure.colorbar(im, ax=ax, label=colorbar_label)
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
 def plot_spectrogram(
     x: np.ndarray,
     sr: int,
@@ -118,26 +157,18 @@ def plot_spectrogram(
     power = np.abs(z) ** 2  # F, T
     db = 10 * np.log10(power / max(power.max(), 1e-20) + 1e-10)
     fig, ax = _axes(ax)
-    # imshow on the uniform STFT grid: far cheaper to draw and save than pcolormesh.
     dt = t[1] - t[0] if t.size > 1 else n_fft / sr
     extent = (t[0] - dt / 2, t[-1] + dt / 2, f[0], f[-1])
-    mesh = ax.imshow(
+    return time_frequency_image(
+        ax,
         db,
-        origin="lower",
-        aspect="auto",
         extent=extent,
         vmin=-80,
         vmax=0,
-        interpolation="nearest",
-        rasterized=True,
+        colorbar_label="dB" if colorbar else None,
+        title=title,
+        max_hz=max_hz or sr / 2,
     )
-    ax.set(xlabel="time [s]", ylabel="frequency [Hz]", ylim=(0, max_hz or sr / 2))
-    ax.grid(False)
-    if colorbar:
-        fig.colorbar(mesh, ax=ax, label="dB")
-    if title:
-        ax.set_title(title)
-    return fig
 
 
 def plot_counts(
@@ -182,6 +213,7 @@ __all__ = [
     "save_figure",
     "tight_grid",
     "use_style",
+    "time_frequency_image",
 ]
 
 

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import auc as sk_auc
 
 from .metrics import ThresholdResult, binary_labels, roc_points
-from .plotting import tight_grid
+from .plotting import _axes, tight_grid, time_frequency_image
 
 __all__ = [
     "instantaneous_frequency_deviation",
@@ -40,13 +40,6 @@ __all__ = [
 
 NORMAL_COLOR = "#0072B2"
 ANOMALY_COLOR = "#D55E00"
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
-        return fig, ax
-    return ax.figure, ax
 
 
 def _test_rows(scores: pd.DataFrame, score_col: str, type_col: str) -> pd.DataFrame:
@@ -291,24 +284,17 @@ def plot_log_magnitude(
     z = _complex(spec)
     mag = np.abs(z)
     db = 20 * np.log10(mag / max(float(mag.max()), 1e-20) + 1e-12)
-    fig, ax = _axes(ax)
-    im = ax.imshow(
+    _, ax = _axes(ax)
+    return time_frequency_image(
+        ax,
         db,
-        origin="lower",
-        aspect="auto",
         extent=_extent(z, sr, hop),
         vmin=-dynamic_range_db,
         vmax=0,
         cmap="magma",
-        interpolation="nearest",
+        colorbar_label="dB" if colorbar else None,
+        title=title,
     )
-    ax.set(xlabel="time [s]", ylabel="frequency [Hz]")
-    ax.grid(False)
-    if colorbar:
-        fig.colorbar(im, ax=ax, label="dB")
-    if title:
-        ax.set_title(title)
-    return fig
 
 
 def plot_phase(
@@ -322,24 +308,17 @@ def plot_phase(
 ) -> Figure:
     """Phase ``angle(X)`` in radians (cyclic colour map) of a ``(2, F, T)`` STFT."""
     z = _complex(spec)
-    fig, ax = _axes(ax)
-    im = ax.imshow(
+    _, ax = _axes(ax)
+    return time_frequency_image(
+        ax,
         np.angle(z),
-        origin="lower",
-        aspect="auto",
         extent=_extent(z, sr, hop),
         vmin=-np.pi,
         vmax=np.pi,
         cmap="twilight",
-        interpolation="nearest",
+        colorbar_label="rad" if colorbar else None,
+        title=title,
     )
-    ax.set(xlabel="time [s]", ylabel="frequency [Hz]")
-    ax.grid(False)
-    if colorbar:
-        fig.colorbar(im, ax=ax, label="rad")
-    if title:
-        ax.set_title(title)
-    return fig
 
 
 def instantaneous_frequency_deviation(
@@ -377,28 +356,21 @@ def plot_instantaneous_frequency(
     if mask_below_db is not None:
         mag = np.abs(z[:, 1:])
         dev = np.ma.masked_where(mag < mag.max() * 10 ** (mask_below_db / 20), dev)
-    fig, ax = _axes(ax)
+    _, ax = _axes(ax)
     lim = sr / (2 * hop)
     ext = _extent(z, sr, hop)
     ext[0] = hop / sr
     cmap = plt.get_cmap("coolwarm").with_extremes(bad="0.85")
-    im = ax.imshow(
+    return time_frequency_image(
+        ax,
         dev,
-        origin="lower",
-        aspect="auto",
         extent=ext,
         vmin=-lim,
         vmax=lim,
         cmap=cmap,
-        interpolation="nearest",
+        colorbar_label="Hz" if colorbar else None,
+        title=title,
     )
-    ax.set(xlabel="time [s]", ylabel="frequency [Hz]")
-    ax.grid(False)
-    if colorbar:
-        fig.colorbar(im, ax=ax, label="Hz")
-    if title:
-        ax.set_title(title)
-    return fig
 
 
 def plot_stft_views(

@@ -49,3 +49,22 @@ def test_plot_functions_draw_into_given_axes_and_return_the_figure(tmp_path, wri
     ex = plot_clip_examples(clips)
     assert len(ex.axes) == 2 and "a.wav" in ex.axes[0].get_title()
     plt.close("all")
+
+
+def test_time_frequency_image_axes_extent_and_colour_bar():
+    from audioanom.plotting import time_frequency_image
+
+    fig, ax = plt.subplots()
+    values = np.arange(12.0).reshape(3, 4)  # F, T
+    assert time_frequency_image(ax, values, extent=(0, 2, 0, 300), vmin=0, vmax=11) is fig
+    (image,) = ax.get_images()
+    assert image.get_extent() == [0, 2, 0, 300] and image.origin == "lower"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("time [s]", "frequency [Hz]")
+    assert len(fig.axes) == 1  # no colour bar without a label
+    fig2, ax2 = plt.subplots()
+    time_frequency_image(
+        ax2, values, extent=(0, 2, 0, 300), vmin=0, vmax=11, colorbar_label="dB", max_hz=150
+    )
+    assert len(fig2.axes) == 2 and fig2.axes[1].get_ylabel() == "dB"
+    assert ax2.get_ylim() == (0, 150)
+    plt.close("all")
