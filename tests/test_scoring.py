@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from audioanom.machine_features import StftConfig, window_starts
-from audioanom.nn import ComplexNet
+from audioanom.nn import ComplexNet, scoring_logits
 from audioanom.scoring import (
     SCORE_COLUMNS,
     ScoreConfig,
@@ -55,13 +57,52 @@ def test_scores_are_deterministic(model):
     assert np.isfinite(a.scores).all() and (a.scores > 0).all()
 
 
+def float64_reference(model, spec, target, *, window=64, hop=32) -> float:
+    """Mean cross-entropy of ``target`` over the windows of one clip, every window alone,
+    in float64 (a copy of the model): the reference the float32 paths are held to."""
+    m64 = copy.deepcopy(model).double().eval()
+    x = torch.from_numpy(np.asarray(spec, np.float64))
+    with torch.no_grad():
+        ces = [
+            float(
+                torch.nn.functional.cross_entropy(
+                    scoring_logits(m64(x[None, ..., s : s + window])), torch.tensor([target])
+                )
+            )
+            for s in window_starts(x.shape[-1], window, hop).tolist()
+        ]
+    return float(np.mean(ces))
+
+
 def test_exact_scores_equal_the_slow_per_window_path(model):
+    """Batched exact windows, one-window-at-a-time and a float64 reference agree. Precision is
+    pinned to fp32: ``"auto"`` picks bf16 on CPUs with fast bf16 (AMX, AVX512-BF16), which is a
+    different computation (tested below). Tolerance: float32 rounding of a 5-layer network
+    whose logits are O(1): a few hundred ulps of a score of about 1 (measured here: 1e-7)."""
     specs, targets = clips_specs(n=3, frames=100), np.array([2, 0, 1])
-    exact = score_specs(model, specs, targets, ScoreConfig(exact=True, device="cpu"))
+    fp32 = ScoreConfig(exact=True, device="cpu", precision="fp32")
+    exact = score_specs(model, specs, targets, fp32)
     slow = [per_window_reference(model, s, int(t)) for s, t in zip(specs, targets, strict=True)]
-    np.testing.assert_allclose(exact.scores, slow, rtol=1e-5, atol=1e-5)
+    ref = [float64_reference(model, s, int(t)) for s, t in zip(specs, targets, strict=True)]
+    tol = 256 * np.finfo(np.float32).eps  # 3e-5
+    np.testing.assert_allclose(exact.scores, ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(slow, ref, rtol=tol, atol=tol)
     # 100 frames, hop 32: windows at 0 and 32, plus one aligned to the end (36).
     assert exact.n_windows.tolist() == [3, 3, 3]
+
+
+def test_bf16_scores_stay_within_bf16_rounding_of_the_reference(model):
+    """bf16 autocast (what ``precision="auto"`` gives on CPUs with fast bf16): each product
+    rounds its inputs to 8 significant bits (eps 2**-7 = 0.0078); through a 5-layer network
+    with batch norm the score moves by a small multiple of that (measured: 1.9e-4 on an AMD
+    EPYC with AVX512-BF16 and here, emulated). Bound: 2 bf16 eps of a score of about 1."""
+    specs, targets = clips_specs(n=3, frames=100), np.array([2, 0, 1])
+    bf16 = score_specs(
+        model, specs, targets, ScoreConfig(exact=True, device="cpu", precision="bf16")
+    )
+    ref = [float64_reference(model, s, int(t)) for s, t in zip(specs, targets, strict=True)]
+    eps = float(torch.finfo(torch.bfloat16).eps)
+    np.testing.assert_allclose(bf16.scores, ref, rtol=2 * eps, atol=2 * eps)
 
 
 def test_run_once_scores_are_close_to_the_slow_path(model):
