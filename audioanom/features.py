@@ -20,6 +20,14 @@ keeps the result in :func:`audioanom.paths.cache_dir` under a key made of the co
 file's path, size and modification time, so a re-run loads one ``.npy`` file instead of
 decoding thousands. A bad file raises :class:`audioanom.audio.AudioError` naming it; a silent
 clip (all-zero spectrum) does too -- never a row of zeros.
+
+Clips longer than ``FFTConfig.n_samples`` (e.g. the few FSDD digits over one second) are cut,
+and every cut is recorded: :func:`read_signals`, :func:`clip_spectra` and
+:func:`extract_features` emit one :class:`ClipTruncatedWarning` per call naming each cut file
+with its duration (seconds, at ``target_sr``) and what was kept; the warning's ``clips``
+attribute is a DataFrame ``path, seconds, kept_seconds``. :func:`truncated_clips` returns the
+same table without a warning. A cache hit repeats the warning from the record stored beside the
+cached features, so a re-run does not hide the cut.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,7 +49,7 @@ import pandas as pd
 from . import paths
 from .audio import AudioError, read_audio
 
-CACHE_VERSION = 1  # bump when the computation of a config changes
+CACHE_VERSION = 2  # bump when the computation of a config changes (2: truncation records)
 
 
 @dataclass(frozen=True)
@@ -293,6 +302,68 @@ def _silent(path: str) -> AudioError:
     return AudioError(path, "silent clip: all-zero spectrum, nothing to normalise")
 
 
+TRUNCATION_COLUMNS = ("path", "seconds", "kept_seconds")
+
+
+class ClipTruncatedWarning(UserWarning):
+    """Clips longer than ``FFTConfig.n_samples`` were cut. ``clips`` is a DataFrame
+    ``path, seconds, kept_seconds`` (durations at the config's ``target_sr``)."""
+
+    def __init__(self, message: str, clips: pd.DataFrame):
+        super().__init__(message)
+        self.clips = clips
+
+
+def _truncation_table(files: Sequence[str], lengths: Sequence[int], config: FFTConfig):
+    rows = [
+        (f, n / config.target_sr, config.n_samples / config.target_sr)
+        for f, n in zip(files, lengths, strict=True)
+        if n > config.n_samples
+    ]
+    return pd.DataFrame(rows, columns=list(TRUNCATION_COLUMNS))
+
+
+def _warn_truncated(table: pd.DataFrame, n_files: int, config: FFTConfig) -> None:
+    if table.empty:
+        return
+    shown = 10
+    listed = ", ".join(
+        f"{p} ({s:.3f} s)" for p, s in zip(table["path"], table["seconds"], strict=True)
+    )
+    if len(table) > shown:
+        head = table.head(shown)
+        listed = ", ".join(
+            f"{p} ({s:.3f} s)" for p, s in zip(head["path"], head["seconds"], strict=True)
+        )
+        listed += f", ... and {len(table) - shown} more (see the warning's .clips)"
+    kept = config.n_samples / config.target_sr
+    warnings.warn(
+        ClipTruncatedWarning(
+            f"{len(table)} of {n_files} clips longer than {kept:g} s "
+            f"({config.n_samples} samples at {config.target_sr} Hz) were cut to {kept:g} s: "
+            f"{listed}",
+            table,
+        ),
+        stacklevel=3,
+    )
+
+
+def _read_fitted(
+    files: list[str], config: FFTConfig, n_jobs: int, progress: bool
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Signals padded/cut to ``n_samples`` and the table of the clips that were cut."""
+
+    def one(path: str) -> tuple[np.ndarray, int]:
+        x, _ = read_audio(path, sr=config.target_sr)
+        return fit_length(x, config.n_samples), int(x.size)
+
+    pairs = _map(one, files, n_jobs, progress, "reading")
+    signals = (
+        np.stack([p[0] for p in pairs]) if pairs else np.zeros((0, config.n_samples), np.float32)
+    )
+    return signals, _truncation_table(files, [p[1] for p in pairs], config)
+
+
 def read_signals(
     clips: pd.DataFrame | Sequence[str | Path],
     config: FFTConfig,
@@ -300,15 +371,31 @@ def read_signals(
     n_jobs: int = 2,
     progress: bool = False,
 ) -> np.ndarray:
-    """Every clip resampled to ``config.target_sr`` and padded/cut: (N, n_samples) float32."""
+    """Every clip resampled to ``config.target_sr`` and padded/cut: (N, n_samples) float32.
+
+    Clips longer than ``n_samples`` are cut; a :class:`ClipTruncatedWarning` names them with
+    their durations.
+    """
     files = _as_paths(clips)
+    signals, cut = _read_fitted(files, config, n_jobs, progress)
+    _warn_truncated(cut, len(files), config)
+    return signals
 
-    def one(path: str) -> np.ndarray:
-        x, _ = read_audio(path, sr=config.target_sr)
-        return fit_length(x, config.n_samples)
 
-    rows = _map(one, files, n_jobs, progress, "reading")
-    return np.stack(rows) if rows else np.zeros((0, config.n_samples), np.float32)
+def truncated_clips(
+    clips: pd.DataFrame | Sequence[str | Path], config: FFTConfig = AUDIOMNIST_FFT
+) -> pd.DataFrame:
+    """The clips that ``config`` cuts: DataFrame ``path, seconds, kept_seconds`` (durations at
+    ``config.target_sr``, from the file headers; empty when none is cut). No warning."""
+    from .audio import audio_info
+
+    files = _as_paths(clips)
+    lengths = []
+    for f in files:
+        info = audio_info(f)
+        # soxr's output length: round(frames * target_sr / samplerate)
+        lengths.append(int(round(info.frames * config.target_sr / info.samplerate)))
+    return _truncation_table(files, lengths, config)
 
 
 def clip_spectra(
@@ -318,12 +405,16 @@ def clip_spectra(
 
     ``magnitude_features(clip_spectra(files, c), c)`` equals ``extract_features(files, c)``.
     """
-    signals = read_signals(clips, config, n_jobs=n_jobs)  # N, S
+    files = _as_paths(clips)
+    signals, cut = _read_fitted(files, config, n_jobs, False)  # N, S
+    _warn_truncated(cut, len(files), config)
     return np.fft.rfft(signals, axis=1).astype(np.complex64)  # N, F
 
 
-def _fft_batch(files: list[str], config: FFTConfig, n_jobs: int, progress: bool) -> np.ndarray:
-    signals = read_signals(files, config, n_jobs=n_jobs, progress=progress)  # N, S
+def _fft_batch(
+    files: list[str], config: FFTConfig, n_jobs: int, progress: bool
+) -> tuple[np.ndarray, pd.DataFrame]:
+    signals, cut = _read_fitted(files, config, n_jobs, progress)  # N, S
     out = np.empty((len(files), config.n_features), dtype=np.float32)  # N, F
     chunk = 256
     for start in range(0, len(files), chunk):
@@ -332,7 +423,7 @@ def _fft_batch(files: list[str], config: FFTConfig, n_jobs: int, progress: bool)
         if silent.size:
             raise _silent(files[start + silent[0]])
         out[start : start + chunk] = magnitude_features(spec, config)
-    return out
+    return out, cut
 
 
 def _mel_batch(files: list[str], config: MelConfig, n_jobs: int, progress: bool) -> np.ndarray:
@@ -364,25 +455,41 @@ def extract_features(
         cache: load from / save to :func:`cache_path` (config + paths + sizes + mtimes).
         progress: show a progress bar.
 
+    Warns:
+        ClipTruncatedWarning: an :class:`FFTConfig` cut clips longer than ``n_samples``; the
+            message names each with its duration (also on a cache hit).
+
     Raises:
         AudioError: a file is missing, unreadable or silent (the error names it).
     """
     files = _as_paths(clips)
     target = cache_path(config, files) if cache else None
-    if target is not None and target.is_file():
+    record = target.with_suffix(".truncated.csv") if target is not None else None
+    is_fft = isinstance(config, FFTConfig)
+    # an FFT entry counts as a hit only with its truncation record (else it is computed again)
+    if target is not None and target.is_file() and (not is_fft or record.is_file()):
+        if is_fft:
+            _warn_truncated(pd.read_csv(record, dtype={"path": str}), len(files), config)
         return np.load(target)
-    if isinstance(config, FFTConfig):
-        features = _fft_batch(files, config, n_jobs, progress)
+    cut = None
+    if is_fft:
+        features, cut = _fft_batch(files, config, n_jobs, progress)
     elif isinstance(config, MelConfig):
         features = _mel_batch(files, config, n_jobs, progress)
     else:
         raise TypeError(f"config must be FFTConfig or MelConfig, got {type(config).__name__}")
     if target is not None:
         paths.ensure(target.parent)
+        if cut is not None:  # written first: the .npy is what marks a cache hit
+            tmp_rec = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+            cut.to_csv(tmp_rec, index=False)
+            os.replace(tmp_rec, record)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         with tmp.open("wb") as fh:
             np.save(fh, features)
         os.replace(tmp, target)
+    if cut is not None:
+        _warn_truncated(cut, len(files), config)
     return features
 
 
@@ -417,6 +524,7 @@ def reconstruct_waveform(
 
 __all__ = [
     "AUDIOMNIST_FFT",
+    "ClipTruncatedWarning",
     "FFTConfig",
     "FeatureConfig",
     "MelConfig",
@@ -433,4 +541,5 @@ __all__ = [
     "mel_filterbank",
     "read_signals",
     "reconstruct_waveform",
+    "truncated_clips",
 ]

@@ -20,6 +20,14 @@ and pAUC and a ``note`` such as ``"one class only: 2 normal, 0 anomaly"``; it is
 every mean. :func:`summarize` gives, per method and machine type, the arithmetic and the
 harmonic mean (:func:`scipy.stats.hmean`) over the scored IDs, and which IDs were left out.
 
+The harmonic mean is defined for positive values only. An ID with AUC (or pAUC) <= 0 (a
+detector that ranks every anomaly below every normal clip gives AUC 0) would drag it to 0.0
+without a word, so it is never averaged in silently: :func:`harmonic_mean` raises ValueError
+naming the ID and its value, and :func:`summarize` either raises the same error
+(``strict=True``) or, by default, sets that harmonic mean to NaN, names the offending IDs in the
+column ``hmean_note`` and emits a :class:`RuntimeWarning` with the same text. The arithmetic
+means are unaffected.
+
 Decision thresholds
 -------------------
 Two rules, each reported with precision, recall, F1 and the confusion matrix
@@ -43,6 +51,7 @@ the paper reports no pAUC, so none is given. :func:`comparison_table` puts metho
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -68,6 +77,7 @@ __all__ = [
     "comparison_table",
     "decision_metrics",
     "evaluate_thresholds",
+    "harmonic_mean",
     "per_id_metrics",
     "roc_points",
     "summarize",
@@ -244,47 +254,87 @@ def per_id_metrics(
     return pd.DataFrame(rows, columns=list(PER_ID_COLUMNS))
 
 
-def _hmean(values: np.ndarray) -> float:
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return np.nan
-    if (values <= 0).any():  # hmean is defined for positive values only
-        return 0.0
-    return float(hmean(values))
+def harmonic_mean(values: Sequence[float], names: Sequence[str], what: str = "AUC") -> float:
+    """Harmonic mean (:func:`scipy.stats.hmean`) of the finite ``values``; NaN when none is.
+
+    ``names[i]`` names ``values[i]`` (e.g. ``"fan id_02"``). The harmonic mean is defined for
+    positive values only: a value <= 0 raises ValueError naming every such entry and its value
+    (never a silent 0.0).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or len(names) != v.size:
+        raise ValueError(f"{v.size} values but {len(names)} names")
+    ok = np.isfinite(v)
+    bad = [f"{n} ({what} {x:.4g})" for n, x, k in zip(names, v, ok, strict=True) if k and x <= 0]
+    if bad:
+        raise ValueError(
+            f"harmonic mean of {what} undefined: {what} <= 0 for {', '.join(bad)} "
+            "(the harmonic mean needs positive values)"
+        )
+    return float(hmean(v[ok])) if ok.any() else np.nan
 
 
-def summarize(per_id: pd.DataFrame) -> pd.DataFrame:
+def summarize(per_id: pd.DataFrame, *, strict: bool = False) -> pd.DataFrame:
     """Per method and machine type (plus ``machine_type="all IDs"`` per method): ``n_ids``,
     ``n_scored``, ``auc_mean``, ``pauc_mean`` (arithmetic), ``auc_hmean``, ``pauc_hmean``
-    (harmonic, scipy.stats.hmean) over the IDs with both classes, and ``excluded`` (the IDs
-    left out, with their note)."""
+    (harmonic, scipy.stats.hmean) over the IDs with both classes, ``excluded`` (the IDs left
+    out, with their note) and ``hmean_note``.
+
+    An ID with AUC or pAUC <= 0 makes that harmonic mean undefined (module docstring): with
+    ``strict=True`` the ValueError of :func:`harmonic_mean` (naming method, machine type, ID and
+    value) is raised; otherwise the harmonic mean is NaN, ``hmean_note`` holds that message and
+    a RuntimeWarning repeats it. ``hmean_note`` is empty when both harmonic means are defined.
+    """
     _require(per_id, ["method", "machine_type", "id", "auc", "pauc", "note"])
     rows = []
+    messages: list[str] = []
+
+    def hm(method: str, ok: pd.DataFrame, col: str, notes: list[str]) -> float:
+        names = [f"{method!r} {r.machine_type} {r.id}" for r in ok.itertuples()]
+        try:
+            what = "AUC" if col == "auc" else "pAUC"
+            return harmonic_mean(ok[col].to_numpy(dtype=float), names, what)
+        except ValueError as err:
+            if strict:
+                raise
+            notes.append(str(err))
+            return np.nan
 
     def one(method: str, mtype: str, g: pd.DataFrame) -> dict:
         ok = g[np.isfinite(g["auc"].to_numpy(dtype=float))]
         bad = g[~np.isfinite(g["auc"].to_numpy(dtype=float))]
-        return {
+        notes: list[str] = []
+        row = {
             "method": method,
             "machine_type": mtype,
             "n_ids": len(g),
             "n_scored": len(ok),
             "auc_mean": float(ok["auc"].mean()) if len(ok) else np.nan,
             "pauc_mean": float(ok["pauc"].mean()) if len(ok) else np.nan,
-            "auc_hmean": _hmean(ok["auc"].to_numpy(dtype=float)),
-            "pauc_hmean": _hmean(ok["pauc"].to_numpy(dtype=float)),
+            "auc_hmean": hm(method, ok, "auc", notes),
+            "pauc_hmean": hm(method, ok, "pauc", notes),
             "excluded": "; ".join(
                 f"{r.machine_type} {r.id} ({r.note})"
                 if mtype == "all IDs"
                 else f"{r.id} ({r.note})"
                 for r in bad.itertuples()
             ),
+            "hmean_note": "; ".join(notes),
         }
+        if mtype != "all IDs":  # the "all IDs" row repeats the per-type faults
+            messages.extend(notes)
+        return row
 
     for method, gm in per_id.groupby("method", sort=False):
         for mtype, g in gm.groupby("machine_type", sort=True):
             rows.append(one(method, mtype, g))
         rows.append(one(method, "all IDs", gm))
+    if messages:
+        warnings.warn(
+            "summarize: harmonic mean set to NaN: " + "; ".join(messages),
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return pd.DataFrame(rows)
 
 

@@ -4,6 +4,13 @@ Every notebook has one cell tagged ``parameters`` holding scalars only (includin
 The runner injects only the parameters a notebook declares, executes it with the ``python3``
 kernel in the ``notebooks/`` folder (the folder JupyterLab uses), and writes the executed copy
 to :func:`audioanom.paths.executed_dir` (``smoke/`` below it for smoke runs).
+
+Whatever happens to a notebook -- an exception in a cell, a kernel that dies (segfault, out of
+memory, ``os._exit``), any other error of papermill or the kernel machinery, or Ctrl-C -- it
+gets a row in the results (status ``failed`` or ``interrupted``, with the cell and the error)
+and the run goes on to the summary: :func:`run_notebooks` always returns the table, and writes
+it (:func:`format_results`) to ``summary.txt`` in the output folder after every notebook, so
+the status of the notebooks run so far survives even a crash of the runner itself.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ class NotebookResult:
     """What happened to one notebook."""
 
     notebook: str
-    status: str  # "ok" | "failed"
+    status: str  # "ok" | "failed" | "interrupted"
     seconds: float
     output: Path
     error: str = ""
@@ -93,6 +100,11 @@ def run_notebooks(
 
     ``parameters`` go to every notebook that declares them (a name no selected notebook declares
     is a ValueError, so a typo does not go unnoticed); ``smoke=True`` sets ``smoke``.
+
+    A notebook that fails in any way (an error in a cell, a dead kernel, an error of papermill
+    itself) is a ``failed`` row naming the cell and the error; Ctrl-C makes the current notebook
+    ``interrupted`` and ends the run. Either way the results so far are returned and
+    ``summary.txt`` in the output folder holds :func:`format_results` of them.
     """
     import papermill as pm
 
@@ -108,10 +120,12 @@ def run_notebooks(
         raise ValueError(f"parameter(s) {sorted(unknown)} declared by none of the notebooks run")
     out_dir = paths.ensure(output_dir or (paths.executed_dir() / ("smoke" if smoke else "")))
     results: list[NotebookResult] = []
+    summary = out_dir / "summary.txt"
     for nb in notebooks:
         own = {k: v for k, v in parameters.items() if k in declared[nb]}
         output = (out_dir / nb.name).resolve()
         t0 = time.perf_counter()
+        status, message = "ok", ""
         try:
             pm.execute_notebook(
                 str(nb),
@@ -123,15 +137,42 @@ def run_notebooks(
                 log_output=log_output,
             )
         except pm.PapermillExecutionError as err:
+            status = "failed"
             message = f"{_describe_cell(nb, err.cell_index, bool(own))}: {err.ename}: {err.evalue}"
-            results.append(
-                NotebookResult(nb.stem, "failed", time.perf_counter() - t0, output, message)
-            )
-            if stop_on_error:
-                break
-            continue
-        results.append(NotebookResult(nb.stem, "ok", time.perf_counter() - t0, output))
+        except KeyboardInterrupt:
+            status = "interrupted"
+            message = f"{_running_cell(nb, output, bool(own))}: interrupted (KeyboardInterrupt)"
+        except Exception as err:  # a dead kernel (nbclient DeadKernelError) or anything else
+            status = "failed"
+            kind = "kernel died" if type(err).__name__ == "DeadKernelError" else "error"
+            message = f"{_running_cell(nb, output, bool(own))}: {kind}: {type(err).__name__}: {err}"
+        results.append(NotebookResult(nb.stem, status, time.perf_counter() - t0, output, message))
+        _write_summary(summary, results)
+        if status == "interrupted" or (status == "failed" and stop_on_error):
+            break
     return results
+
+
+def _write_summary(path: Path, results: Sequence[NotebookResult]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(format_results(results) + "\n")
+    tmp.replace(path)
+
+
+def _running_cell(notebook: Path, output: Path, injected: bool) -> str:
+    """The cell that was running when execution stopped: the last cell with a start time in the
+    executed copy papermill saves at every cell start and end (after a dead kernel papermill
+    marks that cell "completed", so its status cannot tell)."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(str(output), as_version=4).cells
+    except Exception:  # no copy written yet, or a partial one
+        return "before the first cell"
+    started = [i for i, c in enumerate(cells) if c.metadata.get("papermill", {}).get("start_time")]
+    if not started:
+        return "before the first cell"
+    return _describe_cell(notebook, started[-1], injected)
 
 
 def _describe_cell(notebook: Path, index: int, injected: bool) -> str:
@@ -156,12 +197,17 @@ def _describe_cell(notebook: Path, index: int, injected: bool) -> str:
 def format_results(results: Sequence[NotebookResult]) -> str:
     """A plain-text table: notebook, status, duration; failures with their cell and error."""
     width = max([len(r.notebook) for r in results] + [8])
-    lines = [f"{'notebook':<{width}}  status  duration", f"{'-' * width}  ------  --------"]
+    sw = max([len(r.status) for r in results] + [6])
+    lines = [
+        f"{'notebook':<{width}}  {'status':<{sw}}  duration",
+        f"{'-' * width}  {'-' * sw}  --------",
+    ]
     for r in results:
-        lines.append(f"{r.notebook:<{width}}  {r.status:<6}  {r.seconds:7.1f}s")
+        lines.append(f"{r.notebook:<{width}}  {r.status:<{sw}}  {r.seconds:7.1f}s")
     total = sum(r.seconds for r in results)
-    lines.append(f"{'total':<{width}}  {'':<6}  {total:7.1f}s")
+    lines.append(f"{'total':<{width}}  {'':<{sw}}  {total:7.1f}s")
     for r in results:
         if r.error:
-            lines.append(f"\nFAILED {r.notebook}, {r.error}\n  executed copy: {r.output}")
+            head = "FAILED" if r.status == "failed" else r.status.upper()
+            lines.append(f"\n{head} {r.notebook}, {r.error}\n  executed copy: {r.output}")
     return "\n".join(lines)

@@ -104,7 +104,7 @@ def test_nan_and_inf_samples_are_errors(write_wav, bad, word):
 
 def test_check_files_lists_every_fault_without_stopping(tmp_path, write_wav):
     for i in range(4):
-        write_wav(f"good/{i}.wav", tone())
+        write_wav(f"good/{i}.wav", tone(freq=440.0 + 10 * i))  # distinct: copies are a fault
     trunc = write_wav("good/trunc.wav", tone())
     trunc.write_bytes(trunc.read_bytes()[:1000])
     (tmp_path / "good" / "empty.wav").write_bytes(b"")

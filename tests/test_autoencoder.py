@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from audioanom import autoencoder as ae  # noqa: E402
 from audioanom import machine_features as mf  # noqa: E402
@@ -96,6 +97,51 @@ def test_score_is_the_mean_reconstruction_error_of_the_clip(tmp_path):
     np.testing.assert_array_equal(ae.score_clips(loaded, clips), scores)
 
 
+def test_score_of_a_known_model_output_is_the_hand_computed_mse():
+    """The output layer zeroed with bias 1: the model outputs 1 everywhere, whatever the input,
+    so a vector of constant value v has error (v - 1)**2 and a clip the mean of those."""
+    model = ae.DenseAutoencoder(ae.AutoencoderConfig())
+    with torch.no_grad():
+        model.net[-1].weight.zero_()
+        model.net[-1].bias.fill_(1.0)
+    clip_a = np.repeat(np.array([0.0, 1.0, 2.0, 3.0], np.float32)[:, None], 640, axis=1)
+    clip_b = np.zeros((2, 640), np.float32)
+    clip_b[0, :320] = 3.0  # half the dims off by 2, half by 1: (320 * 4 + 320 * 1) / 640
+    np.testing.assert_allclose(ae.reconstruction_errors(model, clip_a), [1.0, 0.0, 1.0, 4.0])
+    scores = ae.score_clips(model, [clip_a, clip_b])
+    # clip a: mean(1, 0, 1, 4) = 1.5; clip b: mean(2.5, 1.0) = 1.75
+    np.testing.assert_allclose(scores, [1.5, 1.75], rtol=1e-6)
+
+
+def test_a_clear_anomaly_is_ranked_above_every_normal_clip():
+    """Normal clips lie near the training subspace; anomalous clips are normal ones plus
+    isotropic noise of three times their RMS, which a 4-dim bottleneck cannot reconstruct
+    (error >= about 9x the clip's mean square): AUC 1 and pAUC 1 (every anomaly scored above
+    every normal clip), and the AUC is scikit-learn's on the same scores."""
+    from audioanom.metrics import auc_pauc
+
+    model, _ = ae.fit_autoencoder(
+        toy_vectors(512), ae.AutoencoderConfig(hidden=64, epochs=8, batch_size=32, lr=3e-3)
+    )
+    normal = [toy_vectors(20, seed=10 + i) for i in range(6)]
+    rng = np.random.default_rng(99)
+    scale = float(np.sqrt((normal[0] ** 2).mean()))
+    anomaly = [
+        (toy_vectors(20, seed=20 + i) + 3 * scale * rng.standard_normal((20, 640))).astype(
+            np.float32
+        )
+        for i in range(4)
+    ]
+    scores = ae.score_clips(model, normal + anomaly)
+    labels = ["normal"] * 6 + ["anomaly"] * 4
+    assert scores[6:].min() > scores[:6].max()
+    auc, pauc = auc_pauc(labels, scores)
+    assert (auc, pauc) == (1.0, 1.0)
+    y = np.r_[np.zeros(6), np.ones(4)]
+    assert auc == roc_auc_score(y, scores)
+    assert pauc == roc_auc_score(y, scores, max_fpr=0.1)
+
+
 def test_pipeline_over_a_clip_table(tmp_path, write_wav):
     rng = np.random.default_rng(0)
     rows = []
@@ -130,7 +176,11 @@ def test_real_slider_id_00_check(tmp_path):
     assert (check.n_train, check.n_normal, check.n_anomaly) == (75, 5, 4)
     test = check.scores[check.scores["split"] == "test"]
     assert len(test) == 9 and np.isfinite(check.scores["score"]).all()
-    assert 0.0 <= check.auc <= 1.0 and 0.0 <= check.pauc <= 1.0
+    # the reported AUC/pAUC are scikit-learn's on the test clips' own scores (1 = anomaly)
+    y = (test["label"] == "anomaly").to_numpy().astype(int)
+    assert y.sum() == 4
+    assert check.auc == pytest.approx(roc_auc_score(y, test["score"]), abs=1e-12)
+    assert check.pauc == pytest.approx(roc_auc_score(y, test["score"], max_fpr=0.1), abs=1e-12)
     assert len(check.history) == 1 and np.isfinite(check.history["val_loss"]).all()
     # determinism on real vectors (from the feature cache just filled): same seed, same model
     train = check.scores[check.scores["split"] == "train"].head(8)

@@ -16,8 +16,8 @@ from tests.conftest import shared, tone
 
 
 def test_check_reports_exactly_the_three_bad_files(tmp_path, write_wav, capsys):
-    for i in range(3):
-        write_wav(f"d/fan/test/normal_id_00_0000000{i}.wav", tone())
+    for i in range(3):  # distinct tones: identical clips would be reported as duplicates
+        write_wav(f"d/fan/test/normal_id_00_0000000{i}.wav", tone(freq=440.0 + 10 * i))
     cut = write_wav("d/fan/test/anomaly_id_00_00000000.wav", tone())
     cut.write_bytes(cut.read_bytes()[:3000])
     (tmp_path / "d/fan/test/anomaly_id_00_00000001.wav").write_bytes(b"")
@@ -96,3 +96,66 @@ def test_runner_runs_in_order_injects_parameters_and_names_failing_cell(tmp_path
     assert (tmp_path / "out" / "02_fail.ipynb").is_file()
     table = format_results(results)
     assert "01_b" in table and "FAILED 02_fail, cell 1 ('x = 1')" in table
+
+
+@pytest.mark.notebook
+def test_a_dead_kernel_is_a_failed_row_and_the_summary_is_still_written(tmp_path, monkeypatch):
+    """The kernel of 02 exits mid-cell (os._exit: no traceback, the kernel process is gone):
+    the run goes on to 03 and the returned table and summary.txt hold all three rows."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _toy_notebook(nbs, "01_ok.ipynb", "a = n + 1")
+    _toy_notebook(nbs, "02_crash.ipynb", "import os\nos._exit(1)")
+    _toy_notebook(nbs, "03_after.ipynb", "b = n * 2")
+    monkeypatch.setattr("audioanom.paths.notebooks_dir", lambda: nbs)
+    out = tmp_path / "out"
+    results = run_notebooks(parameters={"n": 2}, output_dir=out, stop_on_error=False)
+    assert [(r.notebook, r.status) for r in results] == [
+        ("01_ok", "ok"),
+        ("02_crash", "failed"),
+        ("03_after", "ok"),
+    ]
+    assert results[1].error.startswith("cell 1 ('import os'): kernel died: DeadKernelError")
+    summary = (out / "summary.txt").read_text()
+    assert summary == format_results(results) + "\n"
+    assert "FAILED 02_crash, cell 1 ('import os'): kernel died" in summary
+    assert "03_after" in summary
+
+
+def test_runner_keeps_the_table_when_papermill_itself_raises(tmp_path, monkeypatch):
+    """No kernel: papermill's executor is replaced by one raising nbclient's DeadKernelError for
+    02 and KeyboardInterrupt for 03 (stop_on_error=False, so only Ctrl-C ends the run)."""
+    import papermill as pm
+    from nbclient.exceptions import DeadKernelError
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    for name in ("01_ok", "02_dies", "03_ctrl_c", "04_never"):
+        _toy_notebook(nbs, f"{name}.ipynb", "x = 1")
+    monkeypatch.setattr("audioanom.paths.notebooks_dir", lambda: nbs)
+    ran = []
+
+    def fake_execute(source, output, **kwargs):
+        name = source.rsplit("/", 1)[-1]
+        ran.append(name)
+        if name == "02_dies.ipynb":
+            raise DeadKernelError("Kernel died")
+        if name == "03_ctrl_c.ipynb":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pm, "execute_notebook", fake_execute)
+    out = tmp_path / "out"
+    results = run_notebooks(output_dir=out, stop_on_error=False)
+    assert ran == ["01_ok.ipynb", "02_dies.ipynb", "03_ctrl_c.ipynb"]
+    assert [r.status for r in results] == ["ok", "failed", "interrupted"]
+    # no executed copy was written, so no cell can be named
+    assert results[1].error == "before the first cell: kernel died: DeadKernelError: Kernel died"
+    assert results[2].error == "before the first cell: interrupted (KeyboardInterrupt)"
+    summary = (out / "summary.txt").read_text()
+    assert "FAILED 02_dies, before the first cell: kernel died" in summary
+    assert "INTERRUPTED 03_ctrl_c" in summary and "04_never" not in summary
+    # stop_on_error=True: the run ends at the dead kernel, the table is still returned
+    ran.clear()
+    results = run_notebooks(output_dir=out)
+    assert [r.status for r in results] == ["ok", "failed"] and ran[-1] == "02_dies.ipynb"
+    assert "01_ok" in (out / "summary.txt").read_text()

@@ -82,6 +82,33 @@ def test_mimii_layout_with_and_without_snr_level(tmp_path, write_wav):
     assert detect_layout(tmp_path / "m2") == "mimii"
 
 
+def test_mimii_split_keeps_every_recording_on_one_side_at_every_snr(tmp_path, write_wav):
+    """MIMII mixes each recording at -6, 0 and 6 dB (same clip numbers). The split is drawn per
+    (type, ID) over recording numbers: a normal recording is in train at all three SNRs or in
+    test at all three, and per (type, ID, SNR) the test set holds as many normal clips as
+    anomalous ones (the DCASE rule)."""
+    names = []
+    for snr in ("-6", "0", "6"):
+        for mid, n_norm, n_anom in (("id_00", 10, 3), ("id_02", 8, 2)):
+            names += [f"m/{snr}_dB_fan/fan/{mid}/normal/{i:08d}.wav" for i in range(n_norm)]
+            names += [f"m/{snr}_dB_fan/fan/{mid}/abnormal/{i:08d}.wav" for i in range(n_anom)]
+    _touch_wavs(write_wav, names)
+    clips = load_mimii(tmp_path / "m").clips
+    for seed in range(5):
+        split = assign_dcase_split(clips, seed=seed)
+        normal = split[split["label"] == "normal"]
+        sides = normal.groupby(["id", "clip"])["split"].nunique()
+        assert (sides == 1).all(), sides[sides > 1]  # no recording crosses the split
+        assert (normal.groupby(["id", "clip"]).size() == 3).all()
+        per = split.groupby(["id", "snr_db", "label", "split"]).size().unstack(fill_value=0)
+        test = per["test"].unstack("label")
+        assert (test["normal"] == test["anomaly"]).all(), test
+        assert (split.loc[split["label"] == "anomaly", "split"] == "test").all()
+    # the draw depends on the seed
+    a = assign_dcase_split(clips, seed=0)["split"]
+    assert any((assign_dcase_split(clips, seed=s)["split"] != a).any() for s in range(1, 5))
+
+
 def test_digit_layouts_and_unparsed(tmp_path, write_wav):
     _touch_wavs(
         write_wav,

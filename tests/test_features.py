@@ -4,6 +4,7 @@ cache, bad files, and the complex spectrum / waveform round trip."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import audioanom.features as features_module
 from audioanom.audio import AudioError
 from audioanom.features import (
     AUDIOMNIST_FFT,
+    ClipTruncatedWarning,
     FFTConfig,
     MelConfig,
     cache_path,
@@ -24,6 +26,7 @@ from audioanom.features import (
     mel_filterbank,
     read_signals,
     reconstruct_waveform,
+    truncated_clips,
 )
 from tests.conftest import tone
 
@@ -55,14 +58,47 @@ def test_audiomnist_convention_resamples_to_8k_and_gives_4001_bins(write_wav):
     short = write_wav("short.wav", tone(0.5, 48000, 440.0), 48000)
     long = write_wav("long.wav", tone(1.5, 48000, 440.0), 48000)
     assert AUDIOMNIST_FFT.n_features == 4001 and AUDIOMNIST_FFT.n_samples == 8000
-    signals = read_signals([short, long], AUDIOMNIST_FFT)
+    with pytest.warns(ClipTruncatedWarning, match=r"long\.wav \(1\.500 s\)"):
+        signals = read_signals([short, long], AUDIOMNIST_FFT)
     assert signals.shape == (2, 8000)
     assert np.all(signals[0, 4000:] == 0) and np.abs(signals[0, :3990]).max() > 0.4  # padded
     assert np.abs(signals[1, -100:]).max() > 0.4  # cut: the tone goes on to the last sample
-    X = extract_features([short, long], AUDIOMNIST_FFT, cache=False)
+    with pytest.warns(ClipTruncatedWarning, match="long.wav"):
+        X = extract_features([short, long], AUDIOMNIST_FFT, cache=False)
     assert X.shape == (2, 4001)
     freqs = fft_frequencies(AUDIOMNIST_FFT)
     assert freqs[-1] == 4000 and freqs[X[0].argmax()] == pytest.approx(440, abs=1.0)
+
+
+def test_a_clip_over_one_second_is_cut_and_the_cut_is_recorded(write_wav):
+    """A known 1.5 s clip (12,000 samples at 8 kHz) under the one-second AudioMNIST/FSDD
+    convention: the warning and the table name it with 1.5 s; a 0.5 s and a 1.0 s clip are not
+    listed; a cache hit repeats the record; the log-mel features (no cut) warn nothing."""
+    long = write_wav("digits/7_jackson_3.wav", tone(1.5, 8000, 440.0), 8000)
+    short = write_wav("digits/7_jackson_4.wav", tone(0.5, 8000, 440.0), 8000)
+    exact = write_wav("digits/7_jackson_5.wav", tone(1.0, 8000, 440.0), 8000)
+    files = [short, long, exact]
+    expected = (
+        f"1 of 3 clips longer than 1 s (8000 samples at 8000 Hz) were cut to 1 s: {long} (1.500 s)"
+    )
+    for cache in (True, True, False):  # compute + store, cache hit, no cache
+        with pytest.warns(ClipTruncatedWarning) as caught:
+            X = extract_features(files, AUDIOMNIST_FFT, cache=cache)
+        assert X.shape == (3, 4001)
+        (w,) = [c.message for c in caught if isinstance(c.message, ClipTruncatedWarning)]
+        assert str(w) == expected
+        assert w.clips.to_dict("records") == [
+            {"path": str(long), "seconds": 1.5, "kept_seconds": 1.0}
+        ]
+    with pytest.warns(ClipTruncatedWarning, match="7_jackson_3.wav"):
+        clip_spectra(files, AUDIOMNIST_FFT)
+    table = truncated_clips(files, AUDIOMNIST_FFT)
+    assert table.to_dict("records") == [{"path": str(long), "seconds": 1.5, "kept_seconds": 1.0}]
+    assert truncated_clips(files, FFTConfig(n_samples=16000)).empty
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ClipTruncatedWarning)
+        extract_features(files, FFTConfig(n_samples=12000), cache=False)  # nothing cut
+        extract_features(files, MelConfig(), cache=False)
 
 
 def test_fit_length_pads_and_cuts():
@@ -113,6 +149,7 @@ def test_mel_aligned_stretches_the_word_not_the_silence():
     assert trimmed < 0.5 < untrimmed
 
 
+@pytest.mark.filterwarnings("ignore::audioanom.features.ClipTruncatedWarning")  # cut on purpose
 def test_threads_and_serial_give_the_same_rows(write_wav):
     files = _clips(write_wav, n=5)
     c = FFTConfig(n_samples=2048)
@@ -127,6 +164,7 @@ def test_threads_and_serial_give_the_same_rows(write_wav):
     )
 
 
+@pytest.mark.filterwarnings("ignore::audioanom.features.ClipTruncatedWarning")  # cut on purpose
 def test_cache_hit_returns_the_same_array_without_reading_files(write_wav, monkeypatch):
     files = _clips(write_wav, n=3)
     c = FFTConfig(n_samples=2048)

@@ -1,6 +1,7 @@
 """Complex STFT, cache, windows, mel filterbank and log-mel vectors (audioanom.machine_features)."""
 
 import os
+import sys
 
 import matplotlib
 
@@ -158,19 +159,81 @@ def test_mel_filterbank_properties():
         mf.mel_filterbank(n_fft=256, n_mels=128)
 
 
+# Tolerances against librosa (float64 reference). Our filterbank and librosa's are both
+# computed in float64 and rounded to float32: they can differ by one float32 ulp, i.e. by at
+# most EPS32 relative. Our log-mel runs a float32 FFT: its relative error per bin is bounded by
+# about EPS32 * log2(n_fft) in amplitude, twice that in power; in dB that is
+# 10 / ln(10) * 2 * EPS32 * log2(1024) ~ 1.0e-5 dB. DB_TOL allows ten times that.
+EPS32 = float(np.finfo(np.float32).eps)
+DB_TOL = 10 / np.log(10) * 2 * EPS32 * np.log2(1024) * 10  # ~1.0e-4 dB
+
+
+def librosa_log_mel(x: np.ndarray) -> np.ndarray:
+    """The DCASE 2020 baseline's log-mel with librosa 0.11 in float64: reflect padding (the
+    baseline's librosa 0.6 default), Slaney mel filters, 10 log10(mel) floored at float eps."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(
+        y=x.astype(np.float64),
+        sr=SR,
+        n_fft=1024,
+        hop_length=512,
+        n_mels=128,
+        power=2.0,
+        center=True,
+        pad_mode="reflect",
+    )
+    return librosa.power_to_db(mel, ref=1.0, amin=sys.float_info.epsilon, top_db=None)
+
+
+def test_mel_filterbank_equals_librosa():
+    import librosa
+
+    for kw in ({}, {"n_mels": 64, "fmin": 50.0, "fmax": 7000.0}):
+        ours = mf.mel_filterbank(**kw)
+        ref = librosa.filters.mel(
+            sr=SR,
+            n_fft=1024,
+            n_mels=kw.get("n_mels", 128),
+            fmin=kw.get("fmin", 0.0),
+            fmax=kw.get("fmax"),
+            dtype=np.float64,
+        )
+        np.testing.assert_array_equal(ours > 0, ref > 0)  # the same support
+        np.testing.assert_allclose(ours, ref, rtol=EPS32, atol=0)  # one float32 rounding
+
+
+def test_log_mel_of_noise_equals_librosa():
+    x = (0.1 * np.random.default_rng(2).standard_normal(SR)).astype(np.float32)
+    lm = mf.log_mel(x)
+    ref = librosa_log_mel(x)
+    assert lm.shape == ref.shape == (128, 32)
+    np.testing.assert_allclose(lm, ref, rtol=0, atol=DB_TOL)
+
+
 def test_log_mel_of_a_sine_matches_a_hand_computation_and_silence_is_eps():
+    import librosa
+
     k = 100
     t = np.arange(SR) / SR
     x = (0.5 * np.sin(2 * np.pi * (k * SR / 1024) * t)).astype(np.float32)
     lm = mf.log_mel(x)
     assert lm.shape == (128, 32) and lm.dtype == np.float32
     # periodic Hann: main-lobe bins k-1, k, k+1 hold amplitudes 64, 128, 64 (power 1/4, 1, 1/4)
-    fb = mf.mel_filterbank().astype(np.float64)
+    # and every other bin is 0 (the sine sits on bin k); librosa's filters weigh them
+    fb = librosa.filters.mel(sr=SR, n_fft=1024, n_mels=128, dtype=np.float64)
     power = 128.0**2 * (fb[:, k] + 0.25 * fb[:, k - 1] + 0.25 * fb[:, k + 1])
-    band = int(np.argmax(power))
-    assert lm[band, 16] == pytest.approx(10 * np.log10(power[band]), abs=0.01)
+    lit = np.flatnonzero(power > 0)
+    assert lit.size >= 2
+    np.testing.assert_allclose(lm[lit, 16], 10 * np.log10(power[lit]), rtol=0, atol=DB_TOL)
+    # the whole picture against librosa, in power relative to the peak: bands far from the
+    # sine hold only float32 round-off of the peak (no meaningful dB value); the round-off of
+    # a bin is about 2 * log2(1024) * EPS32 = 20 EPS32 of the peak power
+    ref = 10 ** (librosa_log_mel(x) / 10)
+    np.testing.assert_allclose(10 ** (lm / 10), ref, rtol=0, atol=20 * EPS32 * ref.max())
     silent = mf.log_mel(np.zeros(SR, np.float32))
     np.testing.assert_allclose(silent, 10 * np.log10(np.finfo(float).eps), atol=1e-3)
+    np.testing.assert_allclose(silent, librosa_log_mel(np.zeros(SR, np.float32)), atol=1e-3)
 
 
 def test_stack_frames_makes_640_dim_frame_major_vectors():

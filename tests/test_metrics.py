@@ -103,6 +103,35 @@ def test_per_id_rows_one_class_id_and_means():
     assert "pump id_02" in everything["excluded"]
 
 
+def test_harmonic_mean_refuses_auc_at_or_below_zero_and_names_the_id():
+    # hand: hmean(0.5, 1.0) = 2 / (1/0.5 + 1/1.0) = 2/3; NaN entries (one-class IDs) skipped
+    assert m.harmonic_mean([0.5, 1.0, np.nan], ["a", "b", "c"]) == pytest.approx(2 / 3)
+    assert np.isnan(m.harmonic_mean([np.nan], ["a"]))
+    with pytest.raises(ValueError, match=r"AUC <= 0 for fan id_02 \(AUC 0\)"):
+        m.harmonic_mean([0.9, 0.0], ["fan id_00", "fan id_02"])
+    with pytest.raises(ValueError, match=r"pump id_04 \(pAUC -0.1\)"):
+        m.harmonic_mean([-0.1], ["pump id_04"], "pAUC")
+    # fan id_00 perfectly reversed (AUC 0), fan id_02 the known case (AUC 0.6)
+    table = scores_table()
+    reverse = (table["id"] == "id_00") & (table["group"] == "fan")
+    table.loc[reverse, "score"] = -table.loc[reverse, "score"]
+    per_id = m.per_id_metrics(table, method="toy")
+    assert per_id.set_index(["machine_type", "id"]).loc[("fan", "id_00"), "auc"] == 0.0
+    with pytest.raises(ValueError, match=r"'toy' fan id_00 \(AUC 0\)"):
+        m.summarize(per_id, strict=True)
+    with pytest.warns(RuntimeWarning, match=r"harmonic mean set to NaN.*'toy' fan id_00"):
+        summary = m.summarize(per_id)
+    fan = summary.set_index(["method", "machine_type"]).loc[("toy", "fan")]
+    assert np.isnan(fan["auc_hmean"])  # never 0.0
+    assert "'toy' fan id_00 (AUC 0)" in fan["hmean_note"]
+    assert fan["auc_mean"] == pytest.approx((0.0 + 0.6) / 2)  # arithmetic mean unaffected
+    # pAUC of a reversed ranking: raw area 0 -> McClish 0.5 * (1 - 0.005 / 0.095) > 0, defined
+    p_rev, p_known = 0.5 * (1 - 0.005 / 0.095), 0.5 * (1 + 0.02 / 0.095)
+    assert fan["pauc_hmean"] == pytest.approx(2 / (1 / p_rev + 1 / p_known))
+    pump = summary.set_index(["method", "machine_type"]).loc[("toy", "pump")]
+    assert pump["hmean_note"] == "" and pump["auc_hmean"] == 1.0
+
+
 def test_youden_threshold_on_a_toy_is_labelled_optimistic():
     labels = ["normal"] * 4 + ["anomaly"] * 3
     scores = np.array([0.1, 0.2, 0.3, 0.4, 0.35, 0.5, 0.6])

@@ -6,20 +6,16 @@ import json
 import re
 import sys
 
+# espeakng-loader is a required dependency (pyproject.toml): a missing one fails, never skips
+import espeakng_loader
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 from scipy.signal import butter, sosfilt
 
-pytest.importorskip(
-    "espeakng_loader",
-    reason="espeakng-loader (espeak-ng for the synthetic digits) is not installed: "
-    "pip install espeakng-loader",
-)
-
-from audioanom.datasets import load_audiomnist  # noqa: E402
-from audioanom.synth import speech as sp  # noqa: E402
+from audioanom.datasets import load_audiomnist
+from audioanom.synth import speech as sp
 
 SR = sp.SAMPLE_RATE
 SMALL = dict(n_speakers=3, takes_per_speaker=8, anomaly_fraction=0.5, progress=False)
@@ -94,8 +90,6 @@ def test_one_session_at_a_time():
 
 
 def test_clear_error_when_the_library_cannot_be_loaded(monkeypatch, tmp_path):
-    import espeakng_loader
-
     monkeypatch.setattr(espeakng_loader, "get_library_path", lambda: str(tmp_path / "nope.so"))
     with pytest.raises(sp.SpeechSynthError, match=r"could not be loaded.*pip install espeakng"):
         sp.synthesize("six")

@@ -63,6 +63,19 @@ def find_dataset_root(name: str) -> Path:
     raise FileNotFoundError(f"data set {name!r} not found (looked in {', '.join(looked)}); {how}")
 
 
+def optional_dataset_root(name: str) -> Path | None:
+    """:func:`find_dataset_root`, or None (after printing why) when the data set is absent --
+    unless the real data are required (``AUDIOANOM_REQUIRE_REAL_DATA``, set in CI): then the
+    FileNotFoundError propagates, so a notebook section on real data cannot silently vanish."""
+    try:
+        return find_dataset_root(name)
+    except FileNotFoundError as err:
+        if paths.real_data_required():
+            raise
+        print(f"skipped: {err}")
+        return None
+
+
 def load_dataset(name: str, root: str | Path | None = None, **kwargs) -> LoadedDataset:
     """Read data set ``name`` from ``root`` (default: :func:`find_dataset_root`).
 
@@ -113,6 +126,7 @@ __all__ = [
     "load_mimii",
     "make_table",
     "open_dataset",
+    "optional_dataset_root",
     "ensure_synthetic",
     "load_synthetic",
     "load_synthetic_digits",

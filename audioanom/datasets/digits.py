@@ -21,7 +21,7 @@ import json
 import re
 from pathlib import Path
 
-from ..audio import AUDIO_EXTENSIONS
+from ..audio import AUDIO_EXTENSIONS, name_fault
 from .table import LoadedDataset, make_table
 
 _NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z0-9]+)_(?P<take>\d+)$")
@@ -46,6 +46,10 @@ def _digit_rows(
 ) -> tuple[list[dict], list[tuple[Path, str]]]:
     rows, unparsed = [], []
     for path in files:
+        fault = name_fault(path)
+        if fault:
+            unparsed.append((path, fault))
+            continue
         parsed = parse_digit_name(path)
         if parsed is None:
             unparsed.append((path, "name is not {digit}_{speaker}_{take}"))
@@ -72,6 +76,15 @@ def _audio_files(folder: Path) -> list[Path]:
     return sorted(
         p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
     )
+
+
+def _audio_dirs(folder: Path) -> list[tuple[Path, str]]:
+    """Directories in ``folder`` named like audio files, as ``unparsed`` entries."""
+    return [
+        (p, "a directory named like an audio file")
+        for p in sorted(folder.iterdir())
+        if p.is_dir() and p.suffix.lower() in AUDIO_EXTENSIONS
+    ]
 
 
 # --------------------------------------------------------------------------- AudioMNIST
@@ -137,6 +150,7 @@ def load_audiomnist(root: str | Path, *, normal_digit: int | None = 6) -> Loaded
     files: list[Path] = []
     unparsed: list[tuple[Path, str]] = []
     for sub in sorted(p for p in data.iterdir() if p.is_dir()):
+        unparsed += _audio_dirs(sub)
         for path in _audio_files(sub):
             parsed = parse_digit_name(path)
             if parsed is not None and parsed[1] != sub.name:
@@ -192,6 +206,7 @@ def load_fsdd(root: str | Path, *, normal_digit: int | None = 6) -> LoadedDatase
     if not rec.is_dir():
         raise FileNotFoundError(f"{root}: not an FSDD folder (no recordings/ inside)")
     rows, unparsed = _digit_rows(_audio_files(rec), "fsdd", normal_digit)
+    unparsed = _audio_dirs(rec) + unparsed
     meta = read_fsdd_speakers(root)
     notes: list[str] = []
     if not meta:

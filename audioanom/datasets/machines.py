@@ -9,7 +9,9 @@
   :func:`assign_dcase_split` reproduces the DCASE rule (per ID: every anomaly plus as many
   normal clips go to test, the other normal clips to train).
 
-``group`` is the machine type, ``id`` the machine ID (``"id_00"``).
+``group`` is the machine type, ``id`` the machine ID (``"id_00"``). A file whose place or name
+does not fit, whose name is not UTF-8, or a directory named like an audio file is left out of
+the table and listed in ``unparsed`` with the reason.
 """
 
 from __future__ import annotations
@@ -20,15 +22,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..audio import list_audio_files
+from ..audio import list_audio_dirs, list_audio_files, name_fault
 from .table import LoadedDataset, make_table
 
 _DCASE_NAME = re.compile(r"^(?P<label>normal|anomaly)_(?P<id>id_\d{2})_(?P<clip>\d+)$")
 _MIMII_SNR = re.compile(r"^(?P<snr>-?\d+)_dB_(?P<type>\w+)$")
 _MIMII_ID = re.compile(r"^id_\d{2}$")
 _MIMII_LABEL = {"normal": "normal", "abnormal": "anomaly"}
+_AUDIO_DIR = "a directory named like an audio file"
 
 MACHINE_TYPES = ("fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor")
+
+
+def _name_faults(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The audio files below ``root`` with usable names, and ``(path, reason)`` for the others
+    (names that are not UTF-8) and for directories named like audio files."""
+    files, unparsed = [], [(d, _AUDIO_DIR) for d in list_audio_dirs(root)]
+    for path in list_audio_files(root):
+        fault = name_fault(path)
+        if fault:
+            unparsed.append((path, fault))
+        else:
+            files.append(path)
+    return files, unparsed
 
 
 def load_dcase2020(root: str | Path, *, dataset: str = "dcase2020") -> LoadedDataset:
@@ -36,8 +52,9 @@ def load_dcase2020(root: str | Path, *, dataset: str = "dcase2020") -> LoadedDat
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
-    rows, unparsed = [], []
-    for path in list_audio_files(root):
+    rows = []
+    files, unparsed = _name_faults(root)
+    for path in files:
         rel = path.relative_to(root).parts
         if len(rel) != 3 or rel[1] not in ("train", "test"):
             unparsed.append((path, "not at <type>/{train,test}/<file>"))
@@ -69,8 +86,9 @@ def load_mimii(root: str | Path) -> LoadedDataset:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
-    rows, unparsed = [], []
-    for path in list_audio_files(root):
+    rows = []
+    files, unparsed = _name_faults(root)
+    for path in files:
         rel = path.relative_to(root).parts
         snr = np.nan
         if len(rel) == 5:
@@ -106,19 +124,25 @@ def load_mimii(root: str | Path) -> LoadedDataset:
 
 
 def assign_dcase_split(clips: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
-    """Give unsplit MIMII clips the DCASE 2020 split, per (SNR, type, ID).
+    """Give unsplit MIMII clips the DCASE 2020 split, per (type, ID), by recording.
 
-    Every anomaly goes to test together with an equal number of normal clips drawn at random
-    (seeded); the remaining normal clips go to train. Returns a new table.
+    MIMII ships every recording mixed with factory noise at three SNRs (``-6_dB_``, ``0_dB_``,
+    ``6_dB_`` folders, the same clip numbers): a recording number of a (type, ID) is either in
+    train or in test at EVERY SNR, so no recording is trained on at one SNR and tested at
+    another. Every anomaly goes to test, together with as many normal recordings as there are
+    anomalous ones, drawn at random (seeded); the other normal recordings go to train. Returns a
+    new table. Without a ``clip`` column every row is its own recording.
     """
     out = clips.copy()
     rng = np.random.default_rng(seed)
-    keys = ["group", "id"] + (["snr_db"] if "snr_db" in out else [])
+    rec = out["clip"].astype(str) if "clip" in out else pd.Series(out.index.astype(str), out.index)
     out["split"] = "train"
     out.loc[out["label"] == "anomaly", "split"] = "test"
-    for _, part in out.groupby(keys, dropna=False, sort=True):
-        normal = part.index[part["label"] == "normal"].to_numpy()
-        n_test = min(int((part["label"] == "anomaly").sum()), len(normal))
-        chosen = rng.choice(normal, size=n_test, replace=False) if n_test else []
-        out.loc[chosen, "split"] = "test"
+    for _, part in out.groupby(["group", "id"], sort=True):
+        is_normal = part["label"] == "normal"
+        normal = np.array(sorted(set(rec[part.index[is_normal]])))
+        n_test = min(rec[part.index[~is_normal]].nunique(), normal.size)
+        chosen = set(rng.choice(normal, size=n_test, replace=False).tolist()) if n_test else set()
+        rows = part.index[is_normal & rec[part.index].isin(chosen)]
+        out.loc[rows, "split"] = "test"
     return out
