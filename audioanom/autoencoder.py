@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,6 +44,7 @@ import torch
 from torch import nn
 
 from .machine_features import LogMelConfig, vectors_table
+from .runtime import atomic_torch_save, torch_threads
 
 __all__ = [
     "AutoencoderConfig",
@@ -77,7 +77,7 @@ class AutoencoderConfig:
     bn_momentum: float = 0.01  # = 1 - Keras' 0.99
     bn_eps: float = 1e-3  # Keras default
     seed: int = 0
-    threads: int | None = 1  # torch intra-op threads while training/scoring; None: leave as is
+    threads: int | None = 1  # torch intra-op threads while training/scoring; None: every core
 
     def __post_init__(self) -> None:
         if min(self.input_dim, self.hidden, self.bottleneck, self.epochs, self.batch_size) < 1:
@@ -128,20 +128,6 @@ class DenseAutoencoder(nn.Module):
                 f"expected (B, {self.config.input_dim}) vectors, got shape {tuple(x.shape)}"
             )
         return self.net(x)  # B, D
-
-
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch intra-op threads, then restore the previous setting."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _as_matrix(vectors: np.ndarray, dim: int, what: str) -> np.ndarray:
@@ -204,7 +190,7 @@ def fit_autoencoder(
     x_train = torch.from_numpy(np.ascontiguousarray(train))  # N, D
     x_val = torch.from_numpy(np.ascontiguousarray(val))  # V, D
     rows = []
-    with _torch_threads(config.threads), torch.random.fork_rng(devices=[]):
+    with torch_threads(config.threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = DenseAutoencoder(config)
         gen = torch.Generator().manual_seed(config.seed)
@@ -249,7 +235,7 @@ def reconstruction_errors(model: DenseAutoencoder, vectors: np.ndarray) -> np.nd
     v = _as_matrix(vectors, model.config.input_dim, "vectors")
     model.eval()
     out = []
-    with _torch_threads(model.config.threads), torch.no_grad():
+    with torch_threads(model.config.threads), torch.no_grad():
         x = torch.from_numpy(np.ascontiguousarray(v))
         for i in range(0, x.shape[0], 8192):
             xb = x[i : i + 8192]  # b, D
@@ -274,18 +260,23 @@ def score_clips(model: DenseAutoencoder, clip_vectors_list: Sequence[np.ndarray]
 
 
 def save_autoencoder(model: DenseAutoencoder, path: str | Path) -> Path:
-    """Write the config and weights to ``path`` (torch.save); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": asdict(model.config), "state_dict": model.state_dict()}, path)
-    return path
+    """Write the config and weights to ``path`` (atomically); returns the path."""
+    blob = {"config": asdict(model.config), "state_dict": model.state_dict()}
+    return atomic_torch_save(blob, path)
 
 
 def load_autoencoder(path: str | Path) -> DenseAutoencoder:
-    """Read a model written by :func:`save_autoencoder` (eval mode)."""
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-    model = DenseAutoencoder(AutoencoderConfig(**blob["config"]))
-    model.load_state_dict(blob["state_dict"])
+    """Read a model written by :func:`save_autoencoder` (eval mode). FileNotFoundError when
+    there is none; ValueError naming the file when it is unreadable or damaged."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no autoencoder")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        model = DenseAutoencoder(AutoencoderConfig(**blob["config"]))
+        model.load_state_dict(blob["state_dict"])
+    except Exception as err:
+        raise ValueError(f"{path}: unreadable autoencoder ({type(err).__name__}: {err})") from err
     return model.eval()
 
 

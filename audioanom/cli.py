@@ -8,29 +8,59 @@ from pathlib import Path
 
 from . import __version__
 
+#: Layouts with a fixed rate and the networks' minimum clip length: one 64-frame window of the
+#: 16 kHz STFT at hop 512 (``63 * 512`` samples); shorter clips cannot be trained or scored.
+_LAYOUT_RATE = {"dcase2020": 16000, "mimii": 16000}
+_MACHINE_MIN_SECONDS = 63 * 512 / 16000
+
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .audio import check_files, list_audio_files
+    """``audioanom check DIR``: read every audio file (and name every directory called like
+    one); one ``BAD <path>: <fault>`` line per unusable file, ``WARN <path>: <finding>`` per
+    suspicious one, ``UNPARSED <path>: <why>`` per file the layout's clip table leaves out.
+    Exit status 1 when any file is BAD or UNPARSED (warnings alone: 0)."""
+    from .audio import MIN_SECONDS, check_files, display_path, list_audio_dirs, list_audio_files
     from .datasets import counts, load_dataset
     from .datasets.detect import detect_layout
 
     root = Path(args.dir)
-    files = list_audio_files(root)
-    report = check_files(files, expected_sr=args.expected_sr, progress=not args.quiet)
+    if not root.is_dir():
+        print(f"check: {display_path(root)}: no such folder", file=sys.stderr)
+        return 2
+    layout = args.layout or detect_layout(root)
+    expected_sr = args.expected_sr
+    if expected_sr is None and layout in _LAYOUT_RATE:
+        expected_sr = _LAYOUT_RATE[layout]
+    short = (
+        (_MACHINE_MIN_SECONDS, "the networks need one 64-frame window (2.016 s)")
+        if layout in _LAYOUT_RATE
+        else None
+    )
+    files = sorted(list_audio_files(root) + list_audio_dirs(root))
+    report = check_files(
+        files,
+        expected_sr=expected_sr,
+        min_seconds=MIN_SECONDS,
+        min_seconds_warn=short,
+        progress=not args.quiet,
+    )
     rates = ", ".join(f"{n} at {r} Hz" for r, n in report.rates) or "none readable"
+    n_warned = len({p for p, _ in report.warnings})
     print(
-        f"{root}: {report.n_files} audio files, {report.n_bad} bad; {rates}; "
+        f"{display_path(root)}: {report.n_files} audio files, {report.n_bad} bad; {rates}; "
         f"{report.seconds / 60:.1f} min of audio"
+        + (f"; {n_warned} with warnings" if n_warned else "")
     )
     for path, fault in report.problems:
-        print(f"  BAD {path}: {fault}")
-    layout = args.layout or detect_layout(root)
+        print(f"  BAD {display_path(path)}: {fault}")
+    for path, finding in report.warnings:
+        print(f"  WARN {display_path(path)}: {finding}")
     status = 1 if report.problems else 0
     if layout:
         loaded = load_dataset(layout, root)
         print(f"layout: {layout}, {len(loaded)} clips in the clip table")
         for path, why in loaded.unparsed:
-            print(f"  UNPARSED {path}: {why}")
+            print(f"  UNPARSED {display_path(path)}: {why}")
         for note in loaded.notes:
             print(f"  note: {note}")
         if args.counts and len(loaded):
@@ -109,42 +139,107 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .experiments import cli_train
+def _types(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
-    return cli_train(
-        args.dataset,
-        args.machine_type,
-        epochs=args.epochs,
-        resume=args.resume,
-        device=args.device,
-        precision=args.precision,
-        variant=args.variant,
-        data_dir=args.data_dir,
-        smoke=args.smoke,
-        seed=args.seed,
-        preset=args.model,
+
+def _machine_setup(args: argparse.Namespace):
+    from .pipeline import open_machine_clips, run_dir
+
+    clips = open_machine_clips(
+        args.dataset, data_dir=args.data_dir, smoke=args.smoke, seed=args.seed
     )
+    types = [t for t in _types(args.machine_type) if t in set(clips["group"])]
+    missing = sorted(set(_types(args.machine_type)) - set(types))
+    if missing:
+        print(f"not in {args.dataset}: {', '.join(missing)}", file=sys.stderr)
+    return (
+        clips[clips["group"].isin(types)].reset_index(drop=True),
+        types,
+        run_dir(args.dataset, args.smoke),
+    )
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    """``audioanom train``: train the networks (per ``--scope``) or the autoencoder (per type)
+    into the run folder; prints where each model went and how its training ended."""
+    from .pipeline import (
+        default_ae_config,
+        default_model_config,
+        default_train_config,
+        train_all,
+    )
+
+    clips, types, out = _machine_setup(args)
+    if not types:
+        return 1
+    is_ae = args.variant == "autoencoder"
+    run = train_all(
+        clips,
+        types,
+        train_config=default_train_config(
+            args.epochs,
+            smoke=args.smoke,
+            device=args.device,
+            precision=args.precision,
+            seed=args.seed,
+        ),
+        config=default_model_config(args.model, smoke=args.smoke),
+        ae_config=default_ae_config(args.epochs, smoke=args.smoke, seed=args.seed)
+        if is_ae
+        else None,
+        variants=() if is_ae else (args.variant,),
+        scope=args.scope,
+        out_dir=out,
+        resume=args.resume,
+        progress=True,
+    )
+    for note in run.notes:
+        print(note)
+    if not run.histories:
+        print("nothing could be trained", file=sys.stderr)
+        return 1
+    print(run.summary().round(4).to_string(index=False))
+    print(f"models in {out / 'models'}")
+    return 0
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from .experiments import cli_score
+    """``audioanom score``: score every clip of the types with the saved models and every
+    back-end (plus the log-mel Gaussian), write one CSV per method and the tables, print the
+    per-ID AUC/pAUC."""
+    from .pipeline import evaluate_all
+    from .scoring import EmbedConfig
 
-    return cli_score(
-        args.dataset,
-        args.machine_type,
-        variant=args.variant,
-        device=args.device,
-        precision=args.precision,
-        data_dir=args.data_dir,
-        smoke=args.smoke,
-        seed=args.seed,
-        hop=args.hop,
-        exact=args.exact,
-    )
+    clips, types, out = _machine_setup(args)
+    variants = ("complex", "magnitude") if args.variant == "all" else (args.variant,)
+    if args.variant == "autoencoder":
+        variants = ()
+    try:
+        ev = evaluate_all(
+            clips,
+            types,
+            out_dir=out,
+            variants=variants,
+            scope=args.scope,
+            backends=tuple(args.backend.split(",")),
+            autoencoder=args.variant in ("all", "autoencoder"),
+            embed_config=EmbedConfig(hop=args.hop, device=args.device, precision=args.precision),
+            progress=True,
+        )
+    except FileNotFoundError as err:
+        print(f"score: {err}", file=sys.stderr)
+        return 1
+    for note in ev.notes:
+        print(note)
+    table = ev.per_id[ev.per_id["id"].notna()]
+    print(table.round(4).to_string(index=False))
+    print(ev.summary[ev.summary["machine_type"] == "all IDs"].round(4).to_string(index=False))
+    print(f"per-clip scores in {out / 'scores'}, tables in {out / 'tables'}")
+    return 0
 
 
-def _add_machine_arguments(p: argparse.ArgumentParser) -> None:
+def _add_machine_arguments(p: argparse.ArgumentParser, *, score: bool = False) -> None:
     """Arguments shared by ``train`` and ``score``."""
     p.add_argument("--dataset", default="synthetic", choices=["synthetic", "dcase2020", "mimii"])
     p.add_argument("--data-dir", default="", help="data set folder (default: data/<dataset>)")
@@ -153,11 +248,19 @@ def _add_machine_arguments(p: argparse.ArgumentParser) -> None:
         default="fan,pump,slider,valve",
         help="comma-separated machine types (default: fan,pump,slider,valve)",
     )
+    choices = ["complex", "magnitude", "autoencoder"] + (["all"] if score else [])
     p.add_argument(
         "--variant",
-        default="complex",
-        choices=["complex", "magnitude", "autoencoder"],
-        help="complex network, its magnitude-only ablation, or the DCASE autoencoder",
+        default="all" if score else "complex",
+        choices=choices,
+        help="complex network, its magnitude-only ablation, the DCASE autoencoder"
+        + (", or all of them" if score else ""),
+    )
+    p.add_argument(
+        "--scope",
+        default="dataset",
+        choices=["dataset", "type"],
+        help="one network over every machine type (default) or one per type",
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
@@ -173,7 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="read every audio file below DIR and list each bad one")
     p.add_argument("dir")
-    p.add_argument("--expected-sr", type=int, default=None, help="every file must have this rate")
+    p.add_argument(
+        "--expected-sr",
+        type=int,
+        default=None,
+        help="every file must have this rate (default: 16000 for the machine layouts, else "
+        "the most common rate)",
+    )
     p.add_argument(
         "--layout",
         choices=["audiomnist", "fsdd", "dcase2020", "mimii"],
@@ -245,18 +354,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a machine-sound model on normal clips (checkpointed)")
     _add_machine_arguments(p)
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: preset's)")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="maximum epochs (default: 80; early stopping)"
+    )
     p.add_argument(
         "--model", default=None, choices=["tiny", "small", "paper"], help="network size preset"
     )
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        help="train from scratch (default: continue an interrupted run, reuse a finished one)",
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("score", help="score every clip with trained models; per-ID AUC/pAUC")
-    _add_machine_arguments(p)
+    _add_machine_arguments(p, score=True)
     p.add_argument("--hop", type=int, default=32, help="frames between scoring windows")
     p.add_argument(
-        "--exact", action="store_true", help="every window through the network on its own"
+        "--backend",
+        default="ce,knn,gauss",
+        help="comma-separated back-ends of the networks (default: ce,knn,gauss)",
     )
     p.set_defaults(func=_cmd_score)
     return parser

@@ -55,7 +55,7 @@ import pandas as pd
 import torch
 
 from . import paths
-from .audio import read_audio
+from .audio import AudioError, read_audio
 
 __all__ = [
     "FEATURE_CACHE_VERSION",
@@ -66,6 +66,7 @@ __all__ = [
     "clip_stft",
     "clip_vectors",
     "clip_windows",
+    "id_mean_spectra",
     "complex_stft",
     "hz_to_mel",
     "log_mel",
@@ -198,7 +199,23 @@ def clip_stft(path: str | Path, config: StftConfig = StftConfig()) -> np.ndarray
     """Read one file (:func:`audioanom.audio.read_audio`, rate must be ``config.sample_rate``)
     and return its :func:`complex_stft` ``(2, F, T)``; AudioError names a bad file."""
     x, _ = read_audio(path, expected_sr=config.sample_rate)
-    return complex_stft(x, config)
+    try:
+        return complex_stft(x, config)
+    except ValueError as err:  # e.g. a clip shorter than one FFT frame
+        raise AudioError(path, str(err)) from err
+
+
+def require_windows(specs: Sequence[np.ndarray], files: Sequence[object], window: int) -> None:
+    """Raise AudioError naming the first clip whose ``(C, F, T)`` STFT has fewer than
+    ``window`` frames (the networks need one whole window), with the count of such clips."""
+    short = [i for i, s in enumerate(specs) if s.shape[-1] < window]
+    if short:
+        i = short[0]
+        raise AudioError(
+            files[i],
+            f"too short for the network: {specs[i].shape[-1]} STFT frames, one window needs "
+            f"{window} ({len(short)} such clip(s))",
+        )
 
 
 def window_starts(n_frames: int, window: int = 64, hop: int = 32) -> np.ndarray:
@@ -497,3 +514,35 @@ def vectors_table(
     """Stacked log-mel vectors ``(T - frames + 1, dims)`` of every clip, in row order."""
     mels = log_mel_table(clips, config, cache=cache, cache_root=cache_root, progress=progress)
     return [stack_frames(m, config.frames) for m in mels]
+
+
+def id_mean_spectra(
+    clips: pd.DataFrame,
+    machine_type: str,
+    *,
+    n_per_id: int = 10,
+    stft_config: StftConfig | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Mean log-power spectrum per ID of up to ``n_per_id`` normal training clips (normal
+    test clips when there are none): ``id, freq_hz, db`` rows, ``db = 10 log10`` of the mean
+    ``|X|^2`` over frames and clips, relative to the type's maximum."""
+    stft_config = stft_config if stft_config is not None else StftConfig()
+    sub = clips[(clips["group"] == machine_type) & (clips["label"] == "normal")]
+    if sub.empty:
+        raise ValueError(f"{machine_type}: no normal clips")
+    has_train = (sub["split"] == "train").any()
+    sub = sub[sub["split"] == ("train" if has_train else sub["split"].iat[0])]
+    rows = []
+    freqs = np.arange(stft_config.n_bins) * stft_config.sample_rate / stft_config.n_fft
+    power = {}
+    for mid, g in sub.groupby("id", sort=True):
+        g = g.sample(min(n_per_id, len(g)), random_state=seed)
+        specs = stft_table(g, stft_config, mmap=True)
+        p = np.mean([(s[0] ** 2 + s[1] ** 2).mean(axis=1) for s in specs], axis=0)  # F
+        power[str(mid)] = p
+    ref = max(float(p.max()) for p in power.values())
+    for mid, p in power.items():
+        db = 10 * np.log10(p / ref + 1e-12)
+        rows.append(pd.DataFrame({"id": mid, "freq_hz": freqs, "db": db}))
+    return pd.concat(rows, ignore_index=True)

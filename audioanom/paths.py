@@ -16,6 +16,9 @@ function               environment variable        default
 :func:`shared_data`    ``AUDIOANOM_SHARED_DATA``   ``<root>/../shared/data``
 =====================  ==========================  ===================================
 
+``AUDIOANOM_REQUIRE_REAL_DATA=1`` (set by CI) makes every section that needs the real data
+fail loudly when it is absent (:func:`real_data_required`), instead of skipping it.
+
 Functions (not module constants) so a changed environment variable takes effect at once.
 Nothing here creates folders except :func:`ensure`.
 """
@@ -83,6 +86,12 @@ def registry_file() -> Path:
 def shared_data() -> Path:
     """The read-only real data beside the checkout (``../shared/data``) or its override."""
     return _env_path("AUDIOANOM_SHARED_DATA") or (repo_root().parent / "shared" / "data").resolve()
+
+
+def real_data_required() -> bool:
+    """True when ``AUDIOANOM_REQUIRE_REAL_DATA`` is set (CI): sections and tests that need the
+    real data then fail instead of being skipped."""
+    return os.environ.get("AUDIOANOM_REQUIRE_REAL_DATA", "").strip() not in ("", "0")
 
 
 def ensure(path: Path) -> Path:

@@ -1,41 +1,34 @@
-"""Anomaly scores of whole clips from a trained complex network (higher = more anomalous).
+"""The trained ID network as a front-end: clip embeddings and log-probabilities of whole clips.
 
-A clip's score is the cross-entropy of its TRUE machine ID under the network's scoring
-logits (fused head; the magnitude head for the magnitude-only ablation), averaged over every
-64-frame window of the clip: windows start every ``hop`` frames and, when the last regular
-window stops short of the end, one more window is aligned to the clip's end, so every frame
-is scored (:func:`audioanom.machine_features.window_starts`; 313 frames, hop 32: 9 windows).
-The predicted ID of a clip is the argmax of its windows' mean logits (for the ID confusion
-matrix). Everything runs in eval mode without randomness: two runs give identical scores.
+A clip is cut into the windows the network was trained on: 64 frames, every ``hop`` frames,
+plus one window aligned to the clip's end when the last regular one stops short, so every frame
+is seen (:func:`audioanom.machine_features.window_starts`; 313 frames, hop 32: 9 windows). Each
+window runs through the network ON ITS OWN, with zero padding at its edges exactly as in
+training (no run-once shortcut: the windows a network is scored on are the windows it was
+trained on). Per clip (:class:`ClipEmbeddings`):
 
-Two ways to get the window logits (:func:`clip_window_logits`):
+* ``embedding`` ``(D,)``: the mean over windows of the network's embedding (the input of its
+  fused head), for the ``knn`` and ``gauss`` back-ends (:mod:`audioanom.backends`);
+* ``log_probs`` ``(K,)``: the mean over windows of the log-softmax of the fused logits; the
+  paper's score, the mean cross-entropy of the true class, is ``-log_probs[true class]``;
+* ``pred``: the class with the highest mean log-probability (for the ID confusion matrix).
 
-* run-once (default, ``exact=False``): the convolution trunk runs ONCE over the whole clip and
-  the windows are sliced out of the bottleneck (:meth:`audioanom.nn.ComplexNet.window_logits`;
-  window and hop must be multiples of the trunk's time stride, 16). The end-aligned window
-  (start ``T - 64``, not a multiple of 16) is computed from a short tail of the clip that
-  includes up to 32 frames of left context. Cost: about one trunk pass per clip.
-* exact (``exact=True``, the paper's procedure): every window runs through the network on its
-  own (zero padding at its edges, as in training). About ``W * 64 / T`` times the trunk cost
-  (1.8x for 10-s clips at hop 32).
-
-The two differ only near window edges, where run-once sees the neighbouring audio instead of
-zero padding; the networks are trained on separate windows.
+Everything runs in eval mode without randomness: two runs give identical numbers. Windows of
+several clips are batched together (``batch_windows`` per forward pass).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .machine_features import StftConfig, stft_table, window_starts
-from .nn import ComplexNet, anomaly_scores, scoring_logits
-from .training import (
+from .machine_features import StftConfig, require_windows, stft_table, window_starts
+from .runtime import (
+    PRECISIONS,
     autocast_context,
     resolve_device,
     resolve_precision,
@@ -43,226 +36,142 @@ from .training import (
     use_channels_last,
 )
 
-__all__ = [
-    "SCORE_COLUMNS",
-    "ClipScores",
-    "ScoreConfig",
-    "clip_window_logits",
-    "per_window_reference",
-    "score_clips",
-    "score_specs",
-    "write_scores",
-]
-
-#: Columns of a score table (``anomaly_kind`` too when the clip table has it).
-SCORE_COLUMNS = ("path", "machine_type", "id", "label", "split", "score", "pred_id")
-
-#: Frames of left context given to the end-aligned window in run-once scoring.
-TAIL_CONTEXT = 32
-
-
-#: Networks with this many channels or more score in channels_last layout on CPU in fp32 too.
-WIDE_CHANNELS = 32
+__all__ = ["ClipEmbeddings", "EmbedConfig", "embed_clips", "embed_specs"]
 
 
 @dataclass(frozen=True)
-class ScoreConfig:
-    """How clips are scored (module docstring). ``batch_clips`` whole clips per forward
-    pass; ``precision``/``device`` as :func:`audioanom.training.resolve_precision`;
-    ``threads=None`` uses every core."""
+class EmbedConfig:
+    """How clips are cut and run (module docstring). ``precision``/``device`` as
+    :func:`audioanom.runtime.resolve_precision`; ``threads=None`` uses every core."""
 
     window: int = 64
     hop: int = 32
-    exact: bool = False
-    batch_clips: int = 8
+    batch_windows: int = 64
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.window < 1 or self.hop < 1 or self.batch_clips < 1:
-            raise ValueError(f"window, hop and batch_clips must be >= 1: {self}")
+        if self.window < 1 or self.hop < 1 or self.batch_windows < 1:
+            raise ValueError(f"window, hop and batch_windows must be >= 1: {self}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1 or None, got {self.threads}")
 
 
 @dataclass(frozen=True)
-class ClipScores:
-    """Per clip: ``scores`` ``(N,)`` float64, ``pred`` ``(N,)`` predicted class index,
-    ``mean_logits`` ``(N, K)`` float32, ``n_windows`` ``(N,)``."""
+class ClipEmbeddings:
+    """Front-end output for ``N`` clips: ``embedding`` ``(N, D)`` float32, ``log_probs``
+    ``(N, K)`` float64, ``pred`` ``(N,)`` class index, ``n_windows`` ``(N,)``; ``classes[k]``
+    names output ``k``."""
 
-    scores: np.ndarray
+    embedding: np.ndarray
+    log_probs: np.ndarray
     pred: np.ndarray
-    mean_logits: np.ndarray
     n_windows: np.ndarray
+    classes: tuple[str, ...]
+
+    def features(self, kind: str) -> np.ndarray:
+        """``"embedding"`` or ``"log_probs"`` (what a back-end's ``input`` names)."""
+        if kind not in ("embedding", "log_probs"):
+            raise ValueError(f"kind must be 'embedding' or 'log_probs', got {kind!r}")
+        return getattr(self, kind)
+
+    def take(self, rows: np.ndarray) -> ClipEmbeddings:
+        """The clips at ``rows`` (an index or boolean array)."""
+        return ClipEmbeddings(
+            self.embedding[rows],
+            self.log_probs[rows],
+            self.pred[rows],
+            self.n_windows[rows],
+            self.classes,
+        )
 
 
-def clip_window_logits(
-    model: ComplexNet, x: torch.Tensor, *, window: int = 64, hop: int = 32, exact: bool = False
-) -> torch.Tensor:
-    """Scoring logits ``(B, W, K)`` of every window of whole clips ``x`` ``(B, 2, F, T)``.
-
-    Windows at :func:`audioanom.machine_features.window_starts` ``(T, window, hop)``; the model
-    should be in eval mode (this function does not change its mode). Run-once unless
-    ``exact`` or the window/hop are not multiples of the trunk's time stride.
-    """
-    if x.ndim != 4 or x.shape[1] != 2:
-        raise ValueError(f"clip_window_logits: expected (B, 2, F, T), got {tuple(x.shape)}")
-    t = x.shape[3]
-    starts = window_starts(t, window, hop)  # W
-    ts = model.config.time_stride
-    if exact or window % ts or hop % ts:
-        win = torch.stack([x[..., s : s + window] for s in starts.tolist()], dim=1)
-        b, w = win.shape[:2]  # win: B, W, 2, F, window
-        out = model(win.reshape(b * w, *win.shape[2:]))  # B*W, K per head
-        return scoring_logits(out).reshape(b, w, -1)  # B, W, K
-    logits = scoring_logits(model.window_logits(x, window=window, hop=hop))  # B, W0, K
-    if logits.shape[1] == len(starts):
-        return logits
-    end = int(starts[-1])  # the end-aligned window, T - window
-    ctx = min(end // ts * ts, TAIL_CONTEXT // ts * ts)
-    tail = x[..., end - ctx :]  # B, 2, F, window + ctx
-    last = scoring_logits(model.window_logits(tail, window=window, hop=max(ctx, ts)))
-    return torch.cat([logits, last[:, -1:]], dim=1)  # B, W, K
-
-
-def score_specs(
-    model: ComplexNet,
+def embed_specs(
+    model: torch.nn.Module,
     specs: Sequence[np.ndarray],
-    targets: Sequence[int] | np.ndarray,
-    config: ScoreConfig = ScoreConfig(),
+    classes: Sequence[str],
+    config: EmbedConfig = EmbedConfig(),
     *,
     progress: bool = False,
-) -> ClipScores:
-    """Score clips given as ``(2, F, T)`` STFTs and their true class indices (module
-    docstring). Clips of equal length are batched; the model is put in eval mode."""
-    targets = np.asarray(targets, dtype=np.int64)
-    if len(specs) != targets.size:
-        raise ValueError(f"{len(specs)} clips but {targets.size} targets")
-    k = model.config.n_classes
-    if targets.size and (targets.min() < 0 or targets.max() >= k):
-        raise ValueError(f"targets must be in 0..{k - 1}, got {sorted(set(targets.tolist()))}")
+) -> ClipEmbeddings:
+    """Embeddings and mean log-probabilities of clips given as raw ``(2, F, T)`` STFTs
+    (module docstring). The model is put in eval mode; ValueError for a clip of the wrong
+    shape or shorter than one window (naming the clip)."""
+    cfg = model.config
     for i, s in enumerate(specs):
-        if s.ndim != 3 or s.shape[0] != 2 or s.shape[1] != model.config.n_bins:
+        if s.ndim != 3 or s.shape[0] != 2 or s.shape[1] != cfg.n_bins:
+            raise ValueError(f"clip {i}: expected a (2, {cfg.n_bins}, T) STFT, got {s.shape}")
+        if s.shape[2] < config.window:
             raise ValueError(
-                f"clip {i}: expected a (2, {model.config.n_bins}, T) STFT, got {tuple(s.shape)}"
+                f"clip {i}: {s.shape[2]} frames, shorter than one window of {config.window}"
             )
+    if len(classes) != cfg.n_classes:
+        raise ValueError(f"{len(classes)} class names for a network with {cfg.n_classes}")
+    starts = [window_starts(s.shape[-1], config.window, config.hop) for s in specs]
+    owner = np.concatenate([np.full(len(st), i) for i, st in enumerate(starts)] or [[]])
+    owner = owner.astype(np.int64)
+    flat = np.concatenate(starts or [[]]).astype(np.int64)
     n = len(specs)
-    scores = np.zeros(n)
-    pred = np.zeros(n, dtype=np.int64)
-    mean_logits = np.zeros((n, k), dtype=np.float32)
-    n_windows = np.zeros(n, dtype=np.int64)
+    emb_sum = np.zeros((n, cfg.embedding_dim))
+    lp_sum = np.zeros((n, cfg.n_classes))
+    counts = np.bincount(owner, minlength=n)
     device = next(model.parameters()).device
     if config.device != "auto":
         device = resolve_device(config.device)
         model.to(device)
     precision = resolve_precision(config.precision, device)
-    # channels_last: same maths; faster with bf16, and in fp32 inference for wide networks
-    # (paper size on this 2-core CPU: 6.8 instead of 4.8 clips/s; the small preset is ~8 %
-    # slower with it, so it stays off there).
-    wide = max(model.config.channels) >= WIDE_CHANNELS
-    model.set_channels_last(use_channels_last(device, precision) or (device.type == "cpu" and wide))
+    if use_channels_last(device, precision):
+        model.to(memory_format=torch.channels_last)
     model.eval()
-    by_length: dict[int, list[int]] = {}
-    for i, s in enumerate(specs):
-        by_length.setdefault(int(s.shape[-1]), []).append(i)
-    batches = [
-        idx[j : j + config.batch_clips]
-        for idx in by_length.values()
-        for j in range(0, len(idx), config.batch_clips)
-    ]
     from tqdm.auto import tqdm
 
+    batches = range(0, flat.size, config.batch_windows)
     with torch_threads(config.threads), torch.inference_mode():
-        for idx in tqdm(batches, desc="score", unit="batch", disable=not progress):
-            x = torch.from_numpy(np.stack([np.asarray(specs[i], np.float32) for i in idx]))
-            x = x.to(device)  # b, 2, F, T
+        for b in tqdm(batches, desc="embed", unit="batch", disable=not progress):
+            sl = slice(b, b + config.batch_windows)
+            x = np.stack(
+                [
+                    np.asarray(specs[c][:, :, s : s + config.window], np.float32)
+                    for c, s in zip(owner[sl], flat[sl], strict=True)
+                ]
+            )  # b, 2, F, window
             with autocast_context(device, precision):
-                logits = clip_window_logits(
-                    model, x, window=config.window, hop=config.hop, exact=config.exact
-                )  # b, W, K
-            logits = logits.float()
-            target = torch.from_numpy(targets[idx]).to(device)  # b
-            ce = anomaly_scores(logits, target[:, None].expand(logits.shape[:2]))  # b, W
-            scores[idx] = ce.mean(dim=1).double().cpu().numpy()
-            mean = logits.mean(dim=1)  # b, K
-            mean_logits[idx] = mean.cpu().numpy()
-            pred[idx] = mean.argmax(dim=1).cpu().numpy()
-            n_windows[idx] = logits.shape[1]
-    return ClipScores(scores, pred, mean_logits, n_windows)
+                out = model(torch.from_numpy(x).to(device))
+            e = out.embedding.float().double().cpu().numpy()  # b, D
+            lp = torch.log_softmax(out.fused.float(), dim=1).double().cpu().numpy()  # b, K
+            np.add.at(emb_sum, owner[sl], e)
+            np.add.at(lp_sum, owner[sl], lp)
+    emb = (emb_sum / counts[:, None]).astype(np.float32)
+    log_probs = lp_sum / counts[:, None]
+    bad = ~np.isfinite(emb).all(axis=1) | ~np.isfinite(log_probs).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} clips got NaN/Inf embeddings (first: clip {int(np.argmax(bad))})"
+        )
+    return ClipEmbeddings(emb, log_probs, log_probs.argmax(axis=1), counts, tuple(classes))
 
 
-def per_window_reference(
-    model: ComplexNet, spec: np.ndarray, target: int, *, window: int = 64, hop: int = 32
-) -> float:
-    """The slow reference: each window of one clip through the network on its own, one at a
-    time, in float32; returns the mean cross-entropy of ``target`` (for tests)."""
-    model.eval()
-    x = torch.from_numpy(np.asarray(spec, np.float32))  # 2, F, T
-    ces = []
-    with torch.inference_mode():
-        for s in window_starts(x.shape[-1], window, hop).tolist():
-            logits = scoring_logits(model(x[None, ..., s : s + window]))  # 1, K
-            ces.append(float(anomaly_scores(logits, torch.tensor([target]))[0]))
-    return float(np.mean(ces))
-
-
-def score_clips(
-    model: ComplexNet,
+def embed_clips(
+    model: torch.nn.Module,
     clips: pd.DataFrame,
     classes: Sequence[str],
-    config: ScoreConfig = ScoreConfig(),
+    config: EmbedConfig = EmbedConfig(),
     *,
     stft_config: StftConfig | None = None,
-    cache: bool = True,
+    specs_fn=None,
     progress: bool = False,
-) -> pd.DataFrame:
-    """Score every clip of a clip table against its true ``id``; returns a score table with
-    :data:`SCORE_COLUMNS` (``machine_type`` from ``group``; ``anomaly_kind`` too if present),
-    in the clips' row order.
-
-    ``classes[k]`` is the ID of class ``k`` (:attr:`audioanom.training.TrainResult.classes`).
-    Raises ValueError naming clips whose ID is not among the classes (an ID without training
-    clips cannot be scored by this method: drop those rows first).
-    """
-    for col in ("path", "group", "id", "label", "split"):
-        if col not in clips.columns:
-            raise ValueError(f"clip table lacks column {col!r}")
-    index = {str(c): k for k, c in enumerate(classes)}
-    if len(index) != model.config.n_classes:
-        raise ValueError(f"{len(index)} classes for a network with {model.config.n_classes}")
-    unknown = sorted(set(clips["id"].astype(str)) - set(index))
-    if unknown:
-        raise ValueError(
-            f"IDs {unknown} are not among the network's classes {list(index)} "
-            "(no normal training clips): they cannot be scored"
-        )
-    stft_config = stft_config if stft_config is not None else StftConfig()
-    specs = stft_table(clips, stft_config, cache=cache, mmap=cache, progress=progress)
-    targets = clips["id"].astype(str).map(index).to_numpy(dtype=np.int64)
-    res = score_specs(model, specs, targets, config, progress=progress)
-    out = pd.DataFrame(
-        {
-            "path": clips["path"].to_numpy(),
-            "machine_type": clips["group"].to_numpy(),
-            "id": clips["id"].astype(str).to_numpy(),
-            "label": clips["label"].to_numpy(),
-            "split": clips["split"].to_numpy(),
-            "score": res.scores,
-            "pred_id": [str(classes[k]) for k in res.pred],
-        }
-    )
-    if "anomaly_kind" in clips.columns:
-        out["anomaly_kind"] = clips["anomaly_kind"].to_numpy()
-    return out
-
-
-def write_scores(scores: pd.DataFrame, path: str | Path) -> Path:
-    """Write a score table as CSV (folders created); returns the path."""
-    missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
-    if missing:
-        raise ValueError(f"score table lacks columns {missing}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scores.to_csv(path, index=False)
-    return path
+) -> ClipEmbeddings:
+    """:func:`embed_specs` of every clip of a clip table, in row order (STFTs from the cache,
+    :func:`audioanom.machine_features.stft_table`, or ``specs_fn(clips)``)."""
+    if "path" not in clips.columns:
+        raise ValueError("clip table lacks column 'path'")
+    if specs_fn is not None:
+        specs = specs_fn(clips)
+    else:
+        cfg = stft_config if stft_config is not None else StftConfig()
+        specs = stft_table(clips, cfg, mmap=True, progress=progress)
+    require_windows(specs, clips["path"].tolist(), config.window)
+    return embed_specs(model, specs, classes, config, progress=progress)

@@ -1,36 +1,29 @@
-"""Speed and precision of the machine-sound pipeline (training, scoring, features, bf16).
+"""Speed of the machine-sound front-end on this machine, as ratios measured in one run.
 
-Measures, for a network size preset (:data:`audioanom.experiments.MODEL_PRESETS`):
+For each network preset (:data:`audioanom.pipeline.MODEL_PRESETS`) and variant (the complex
+network and its magnitude-only ablation), in fp32 and, where this CPU runs it natively, bf16
+autocast:
 
-* training: 64-frame windows per second of a full training step (forward, backward, Adam,
-  batch ``--batch``), fp32 and bf16 autocast + channels_last;
-* scoring: whole 10-s clips (313 frames, 9 windows, run-once trunk) per second, both
-  precisions, through :func:`audioanom.scoring.score_specs`;
-* features: the complex STFT of a 10-s clip, in memory and read from a WAV file, as a
-  multiple of real time;
-* AUC: :func:`audioanom.experiments.precision_comparison` on one synthetic machine type --
-  the same fp32-trained network scored in fp32 and bf16, and a network trained in bf16;
-* AUC on real recordings: the FSDD speaker-ID task (six = normal) trained and scored in fp32
-  and in bf16, and the magnitude-only ablation (when FSDD is present).
+* training: 64-frame windows per second of a full step (forward, backward, Adam, batch 32);
+* scoring: whole 10-s clips (9 windows, each on its own) per second through
+  :func:`audioanom.scoring.embed_specs`;
 
-Prints a table and writes ``benchmarks/results/mimii_<preset>.json``. Timings are medians after one
-warm-up; on a shared machine they are noisy. bf16 is only fast on CPUs with native support
-(``fast_bf16_available``); elsewhere oneDNN emulates it and it is slower than fp32.
+plus the complex STFT of a 10-s clip (in memory and from a WAV file) as a multiple of real
+time, and, measured in the same run, a float32 GEMM (2048 x 2048) in GFLOP/s: every network
+speed is also printed as the GFLOP/s it reaches (multiply-adds counted by a forward hook on
+every convolution and linear layer, a training step counted as 3 forward passes), as a
+fraction of that GEMM.
 
-Small run (a few minutes on 2 cores)::
+Prints a table and writes ``benchmarks/results/mimii_speed.json``. Timings are medians after one
+warm-up; on a machine shared with other jobs they are noisy.
 
-    .venv/bin/python benchmarks/bench_mimii.py --smoke --epochs 2 --iters 2
-
-Full run (the default synthetic set, the small network; add ``--preset paper`` for the
-paper's network)::
-
-    .venv/bin/python benchmarks/bench_mimii.py
+    .venv/bin/python benchmarks/bench_mimii.py            # small and paper presets
+    .venv/bin/python benchmarks/bench_mimii.py --presets small --iters 2
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -44,26 +37,20 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audioanom.datasets import find_dataset_root
-from audioanom.experiments import (
-    FSDD_TRAIN_CONFIG,
-    default_train_config,
-    fsdd_id_task,
-    model_config,
-    open_machine_clips,
-    precision_comparison,
-)
 from audioanom.machine_features import StftConfig, clip_stft, complex_stft
-from audioanom.nn import ComplexNet, count_parameters, fast_bf16_available
-from audioanom.scoring import ScoreConfig, score_specs
-from audioanom.training import autocast_context, torch_threads
+from audioanom.nn import count_parameters
+from audioanom.pipeline import model_config
+from audioanom.runtime import autocast_context, fast_bf16_available, torch_threads
+from audioanom.scoring import EmbedConfig, embed_specs
+from audioanom.training import build_network
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-CLIP_FRAMES = 313
+CLIP_FRAMES = 313  # 10 s at 16 kHz, hop 512, centred frames
+N_CLASSES = 16
 
 
 def _median_time(fn: Callable[[], object], iters: int) -> float:
-    fn()  # warm-up
+    fn()  # warm-up (oneDNN primitive creation, allocator)
     times = []
     for _ in range(iters):
         t0 = time.perf_counter()
@@ -72,19 +59,62 @@ def _median_time(fn: Callable[[], object], iters: int) -> float:
     return statistics.median(times)
 
 
-def train_rate(preset: str, precision: str, batch: int, iters: int) -> float:
-    """Training windows per second of one full step."""
+def gemm_gflops(iters: int, n: int = 2048) -> float:
+    """float32 matrix product ``(n, n) @ (n, n)``: 2 n^3 flops."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / _median_time(lambda: a @ b, iters) / 1e9
+
+
+def _network(preset: str, variant: str):
     torch.manual_seed(0)
-    model = ComplexNet(model_config(preset)).set_channels_last(precision != "fp32")
+    net = build_network(variant, model_config(preset, n_classes=N_CLASSES))
+    rng = np.random.default_rng(0)
+    return net.fit_input_norm([rng.normal(size=(2, 513, 80)).astype(np.float32)])
+
+
+def forward_macs(model: torch.nn.Module) -> int:
+    """Multiply-adds of one forward pass of one window: every ``F.conv2d`` call (batch of 1,
+    groups of 1) and every linear layer."""
+    total = 0
+
+    def hook(mod, inp, out):
+        nonlocal total
+        if isinstance(mod, torch.nn.Linear):
+            total += out.numel() * mod.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    from torch.nn import functional as F
+
+    conv2d = F.conv2d
+
+    def counting_conv2d(x, w, *args, **kwargs):  # nn.Conv2d and the complex layers alike
+        nonlocal total
+        out = conv2d(x, w, *args, **kwargs)
+        total += out.numel() * w.shape[1] * w.shape[2] * w.shape[3]
+        return out
+
+    F.conv2d = counting_conv2d
+    try:
+        with torch.no_grad():
+            model.eval()(torch.randn(1, 2, 513, 64))
+    finally:
+        F.conv2d = conv2d
+        for h in handles:
+            h.remove()
+    return total
+
+
+def train_rate(model, precision: str, batch: int, iters: int) -> float:
+    """Training windows per second of one full step."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(batch, 2, 513, 64)  # B, 2, F, T
-    y = torch.randint(0, 4, (batch,))
+    y = torch.randint(0, N_CLASSES, (batch,))
     cpu = torch.device("cpu")
 
     def step() -> None:
         model.train()
         with autocast_context(cpu, precision):
-            out = model(x)
+            out = model(x, y)
         loss = model.loss(out, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -93,15 +123,13 @@ def train_rate(preset: str, precision: str, batch: int, iters: int) -> float:
     return batch / _median_time(step, iters)
 
 
-def score_rate(preset: str, precision: str, clips: int, iters: int) -> float:
-    """Whole 10-s clips per second through score_specs (run-once trunk, 9 windows)."""
-    torch.manual_seed(0)
-    model = ComplexNet(model_config(preset)).eval()
+def score_rate(model, precision: str, clips: int, iters: int) -> float:
+    """Whole 10-s clips per second (every window on its own)."""
     rng = np.random.default_rng(0)
     specs = [rng.normal(size=(2, 513, CLIP_FRAMES)).astype(np.float32) for _ in range(clips)]
-    targets = np.zeros(clips, dtype=np.int64)
-    cfg = ScoreConfig(device="cpu", precision=precision, batch_clips=8)
-    return clips / _median_time(lambda: score_specs(model, specs, targets, cfg), iters)
+    classes = [str(k) for k in range(N_CLASSES)]
+    cfg = EmbedConfig(device="cpu", precision=precision)
+    return clips / _median_time(lambda: embed_specs(model, specs, classes, cfg), iters)
 
 
 def feature_rates(iters: int) -> dict[str, float]:
@@ -116,109 +144,65 @@ def feature_rates(iters: int) -> dict[str, float]:
     return out
 
 
-def fsdd_comparison(preset: str, threads: int, epochs: int) -> list[dict[str, object]]:
-    """The real-data FSDD speaker-ID task (see :func:`fsdd_id_task`) trained and scored in
-    fp32 and in bf16 (same seed), and the magnitude-only ablation in fp32: mean AUC/pAUC over
-    the six speakers. Empty when FSDD is not present."""
-    try:
-        root = find_dataset_root("fsdd")
-    except FileNotFoundError as err:
-        print(f"FSDD comparison skipped: {err}")
-        return []
-    rows = []
-    for variant, precision in (("complex", "fp32"), ("complex", "bf16"), ("magnitude", "fp32")):
-        tc = dataclasses.replace(
-            FSDD_TRAIN_CONFIG, epochs=epochs, device="cpu", precision=precision, threads=threads
-        )
-        task = fsdd_id_task(root, train_config=tc, preset=preset, variant=variant)
-        rows.append(
-            {
-                "variant": variant,
-                "precision": precision,
-                "auc": float(task.per_speaker["auc"].mean()),
-                "pauc": float(task.per_speaker["pauc"].mean()),
-                "speaker_accuracy": task.id_accuracy,
-                "epochs_run": len(task.history),
-                "seconds": task.seconds,
-            }
-        )
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="small", help="network size (tiny|small|paper)")
+    parser.add_argument("--presets", default="small,paper")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--clips", type=int, default=16, help="10-s clips per scoring pass")
+    parser.add_argument("--clips", type=int, default=8, help="10-s clips per scoring pass")
     parser.add_argument("--iters", type=int, default=3)
-    parser.add_argument("--machine-type", default="fan", help="type for the fp32/bf16 AUC")
-    parser.add_argument("--epochs", type=int, default=8, help="epochs of the AUC comparison")
-    parser.add_argument("--smoke", action="store_true", help="the small synthetic set")
-    parser.add_argument("--skip-auc", action="store_true", help="speeds only")
-    parser.add_argument(
-        "--fsdd-epochs", type=int, default=30, help="epochs of the FSDD fp32/bf16 comparison"
-    )
     args = parser.parse_args()
-
+    precisions = ["fp32"] + (["bf16"] if fast_bf16_available() else [])
     result: dict[str, object] = {
-        "benchmark": "mimii",
-        "preset": args.preset,
-        "params": count_parameters(ComplexNet(model_config(args.preset))),
+        "benchmark": "mimii_speed",
         "threads": args.threads,
         "batch": args.batch,
-        "iters": args.iters,
         "fast_bf16_available": fast_bf16_available(),
         "torch": torch.__version__,
         "machine": platform.machine(),
         "processor": platform.processor(),
+        "rows": [],
     }
-    rows = []
+    lines = []
     with torch_threads(args.threads):
-        speed = {}
-        for prec in ("fp32", "bf16"):
-            speed[prec] = {
-                "train_windows_per_s": train_rate(args.preset, prec, args.batch, args.iters),
-                "score_clips_per_s": score_rate(args.preset, prec, args.clips, args.iters),
-            }
-            label = "bf16+channels_last" if prec == "bf16" else "fp32"
-            rows.append((f"train windows/s ({label})", speed[prec]["train_windows_per_s"]))
-            rows.append((f"score 10-s clips/s ({label})", speed[prec]["score_clips_per_s"]))
-        result["speed"] = speed
+        gemm = gemm_gflops(max(args.iters, 5))
+        result["gemm_fp32_gflops"] = gemm
+        lines.append(("fp32 GEMM 2048^3 [GFLOP/s]", gemm, ""))
+        for preset in args.presets.split(","):
+            for variant in ("complex", "magnitude"):
+                model = _network(preset, variant)
+                macs = forward_macs(model)
+                for prec in precisions:
+                    tr = train_rate(model, prec, args.batch, args.iters)
+                    sc = score_rate(model, prec, args.clips, args.iters)
+                    train_gflops = tr * 3 * 2 * macs / 1e9
+                    score_gflops = sc * 9 * 2 * macs / 1e9
+                    row = {
+                        "preset": preset,
+                        "variant": variant,
+                        "precision": prec,
+                        "parameters": count_parameters(model),
+                        "forward_macs_per_window": macs,
+                        "train_windows_per_s": tr,
+                        "score_clips_per_s": sc,
+                        "train_fraction_of_gemm": train_gflops / gemm,
+                        "score_fraction_of_gemm": score_gflops / gemm,
+                    }
+                    result["rows"].append(row)
+                    name = f"{preset} {variant} {prec}"
+                    lines.append(
+                        (f"{name}: train windows/s", tr, f"{train_gflops / gemm:.0%} of GEMM")
+                    )
+                    lines.append(
+                        (f"{name}: score 10-s clips/s", sc, f"{score_gflops / gemm:.0%} of GEMM")
+                    )
         result["features"] = feature_rates(max(args.iters, 5))
-        rows += [(k.replace("_", " "), v) for k, v in result["features"].items()]
-        if not args.skip_auc:
-            clips = open_machine_clips("synthetic", smoke=args.smoke)
-            tc = dataclasses.replace(
-                default_train_config(args.epochs, device="cpu"), threads=args.threads
-            )
-            table = precision_comparison(
-                clips, args.machine_type, train_config=tc, preset=args.preset
-            )
-            result["auc"] = {
-                "data": "synthetic-smoke" if args.smoke else "synthetic",
-                "machine_type": args.machine_type,
-                "epochs": args.epochs,
-                "rows": table.to_dict(orient="records"),
-            }
-            for r in table.itertuples():
-                name = f"AUC train {r.train_precision} / score {r.score_precision}"
-                rows.append((name, r.auc))
-                rows.append(("  difference to fp32/fp32 [points]", r.auc_diff_points))
-            fsdd = fsdd_comparison(args.preset, args.threads, args.fsdd_epochs)
-            result["fsdd"] = fsdd
-            for r in fsdd:
-                rows.append((f"FSDD AUC ({r['variant']}, {r['precision']})", r["auc"]))
-            if len(fsdd) == 3:
-                diff = 100 * (fsdd[1]["auc"] - fsdd[0]["auc"])
-                rows.append(("  FSDD bf16 - fp32 [points]", diff))
-
-    width = max(len(n) for n, _ in rows)
-    print(f"{'measure':<{width}}  value")
-    print(f"{'-' * width}  --------")
-    for name, value in rows:
-        print(f"{name:<{width}}  {value:8.3f}")
-    target = RESULTS_DIR / f"mimii_{args.preset}.json"
+        lines += [(k.replace("_", " "), v, "") for k, v in result["features"].items()]
+    width = max(len(n) for n, _, _ in lines)
+    print(f"{'measure':<{width}}  {'value':>9}  ratio")
+    for name, value, ratio in lines:
+        print(f"{name:<{width}}  {value:9.2f}  {ratio}")
+    target = RESULTS_DIR / "mimii_speed.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2, default=float) + "\n")
     print(f"written: {target}")

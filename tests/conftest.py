@@ -51,15 +51,17 @@ def tone(
     return np.stack([x / (c + 1) for c in range(channels)], axis=1).astype(np.float32)
 
 
-def tiny_net_config(dropout: float = 0.0, n_classes: int = 3):
-    """A narrow complex network with n_fft 256 (129 bins): fast on a shared 2-core machine."""
+def tiny_net_config(dropout: float = 0.0, n_classes: int = 3, **overrides):
+    """A narrow network with n_fft 256 (129 bins): fast on a shared 2-core machine."""
     from audioanom.nn import ComplexNetConfig
 
     return ComplexNetConfig(
         n_fft=256,
         channels=(4, 8, 8, 8, 4),
-        branch_channels=8,
+        branch_channels=4,
+        embedding_channels=8,
+        stats_bands=16,
         n_classes=n_classes,
-        attention_reduction=2,
         dropout=dropout,
+        **overrides,
     )

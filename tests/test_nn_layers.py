@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from audioanom.nn import (
-    ChannelAttention,
+    BranchAttention,
+    ChannelSoftmaxAttention,
     ComplexBatchNorm2d,
     ComplexConv2d,
     ComplexConvBlock,
@@ -202,25 +203,40 @@ def test_conv_block_shapes():
     assert block[0].bias_re is None  # the batch norm shift replaces the bias
 
 
-def test_channel_attention_shape_and_softmax():
+def test_branch_attention_weighs_the_two_branches():
     torch.manual_seed(0)
-    att = ChannelAttention(8, reduction=4)
-    assert att.fc1.out_features == 2
-    x = torch.randn(3, 8, 5, 4)
-    a = att.weights(x)
-    assert a.shape == (3, 8)
+    att = BranchAttention(4)
+    fm, fc = torch.randn(3, 4, 5, 6), torch.randn(3, 4, 5, 6)
+    a = att.weights(fm, fc)
+    assert a.shape == (3, 2)
     torch.testing.assert_close(a.sum(dim=1), torch.ones(3))
-    y = att(x)
-    assert y.shape == x.shape
-    torch.testing.assert_close(y, x * (1 + a[:, :, None, None]))
-    with pytest.raises(ValueError, match=r"\(B, 8, F, T\)"):
-        att(torch.randn(3, 7, 5, 4))
+    # by hand: GAP of both branches -> FC1 -> ReLU -> FC2 -> softmax over two entries
+    g = torch.cat([fm.mean(dim=(2, 3)), fc.mean(dim=(2, 3))], dim=1)
+    logits = torch.relu(g @ att.fc1.weight.T + att.fc1.bias) @ att.fc2.weight.T + att.fc2.bias
+    expected = torch.exp(logits) / torch.exp(logits).sum(dim=1, keepdim=True)
+    torch.testing.assert_close(a, expected)
+    y = att(fm, fc)
+    assert y.shape == fm.shape
+    torch.testing.assert_close(
+        y, expected[:, :1, None, None] * fm + expected[:, 1:, None, None] * fc
+    )
 
 
-def test_channel_attention_with_zero_weights_is_uniform():
-    att = ChannelAttention(6, reduction=2)
+def test_branch_attention_can_choose_one_branch():
+    att = BranchAttention(2)
     for p in att.parameters():
         torch.nn.init.zeros_(p)
-    x = torch.randn(2, 6, 4, 3)
-    torch.testing.assert_close(att.weights(x), torch.full((2, 6), 1 / 6))
-    torch.testing.assert_close(att(x), x * (1 + 1 / 6))
+    fm, fc = torch.randn(2, 2, 3, 3), torch.randn(2, 2, 3, 3)
+    torch.testing.assert_close(att(fm, fc), 0.5 * fm + 0.5 * fc)  # zero weights: equal halves
+    with torch.no_grad():
+        att.fc2.bias.copy_(torch.tensor([-30.0, 30.0]))  # all weight on the complex branch
+    torch.testing.assert_close(att(fm, fc), fc, atol=1e-6, rtol=0)
+
+
+def test_channel_softmax_attention_is_residual_over_both_branches():
+    att = ChannelSoftmaxAttention(3)
+    for p in att.parameters():
+        torch.nn.init.zeros_(p)
+    fm, fc = torch.randn(2, 3, 4, 5), torch.randn(2, 3, 4, 5)
+    torch.testing.assert_close(att.weights(fm, fc), torch.full((2, 6), 1 / 6))
+    torch.testing.assert_close(att(fm, fc), torch.cat([fm, fc], dim=1) * (1 + 1 / 6))

@@ -1,4 +1,4 @@
-"""Training of the complex network: loss goes down, resume is exact, splits and classes."""
+"""Training of the ID networks: loss goes down, resume is exact, stopping, loud failures."""
 
 from __future__ import annotations
 
@@ -9,21 +9,20 @@ import pandas as pd
 import pytest
 import torch
 
-from audioanom.nn import fast_bf16_available
+from audioanom.nn import ComplexNet
+from audioanom.runtime import fast_bf16_available, resolve_device, resolve_precision
 from audioanom.training import (
     HISTORY_COLUMNS,
     CheckpointMismatch,
     TrainConfig,
-    augment_batch,
-    checkpoint_path,
+    TrainingDiverged,
+    class_key,
     class_mapping,
     load_trained,
-    resolve_device,
-    resolve_precision,
     sample_crops,
     save_trained,
     split_train_val,
-    train_machine_type,
+    train_clips_network,
     train_model,
     training_clips,
 )
@@ -31,7 +30,14 @@ from tests.conftest import tiny_net_config
 
 TINY = tiny_net_config(dropout=0.1)
 BASE = TrainConfig(
-    epochs=4, batch_size=8, lr=3e-3, crops_per_clip=2, val_hop=32, threads=1, device="cpu"
+    epochs=4,
+    batch_size=8,
+    lr=3e-3,
+    crops_per_clip=2,
+    val_hop=32,
+    threads=1,
+    device="cpu",
+    precision="fp32",
 )
 
 
@@ -56,16 +62,16 @@ def data():
     return train, y_train, val, y_val
 
 
-def test_tiny_training_lowers_the_loss(data):
-    res = train_model(*data, TINY, dataclasses.replace(BASE, epochs=5, patience=None))
+@pytest.mark.parametrize("variant", ["complex", "magnitude"])
+def test_tiny_training_learns_the_classes(data, variant):
+    res = train_model(variant, *data, TINY, dataclasses.replace(BASE, epochs=6, patience=None))
     h = res.history
-    assert list(h.columns) == list(HISTORY_COLUMNS)
-    assert len(h) == 5 and h["epoch"].tolist() == [1, 2, 3, 4, 5]
-    assert h["train_loss"].iat[-1] < h["train_loss"].iat[0]
-    assert h["val_loss"].min() < h["val_loss"].iat[0]
-    assert (h["clips_per_s"] > 0).all() and (h["lr"] == BASE.lr).all()
-    assert not res.model.training  # returned in eval mode
-    assert res.classes == ("0", "1", "2") and res.precision in ("fp32", "bf16")
+    assert list(h.columns) == list(HISTORY_COLUMNS) and h["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert h["train_loss"].iat[-1] < 0.75 * h["train_loss"].iat[0]
+    assert h["val_acc"].max() == 1.0  # three loud bands are easy to tell apart
+    assert (h["windows_per_s"] > 0).all() and (h["lr"] == BASE.lr).all()
+    assert not res.model.training and res.classes == ("0", "1", "2")
+    assert res.precision == "fp32" and res.stop_reason == "fixed epochs"
 
 
 def _weights(model) -> dict[str, torch.Tensor]:
@@ -73,17 +79,8 @@ def _weights(model) -> dict[str, torch.Tensor]:
 
 
 def test_resume_after_a_crash_gives_the_same_result(data, tmp_path):
-    # Dropout, mixup and every augmentation on: all random streams must be restored.
-    cfg = dataclasses.replace(
-        BASE,
-        patience=None,
-        mixup_alpha=0.4,
-        freq_mask_bins=8,
-        time_mask_frames=8,
-        noise_level=0.1,
-        freq_shift_bins=2,
-    )
-    full = train_model(*data, TINY, cfg, checkpoint_dir=tmp_path / "a")
+    cfg = dataclasses.replace(BASE, patience=None, mixup_alpha=0.4)  # dropout and mixup on
+    full = train_model("complex", *data, TINY, cfg, checkpoint_dir=tmp_path / "a")
 
     class Crash(RuntimeError):
         pass
@@ -93,144 +90,161 @@ def test_resume_after_a_crash_gives_the_same_result(data, tmp_path):
             raise Crash
 
     with pytest.raises(Crash):
-        train_model(*data, TINY, cfg, checkpoint_dir=tmp_path / "b", callback=crash_after_two)
-    assert torch.load(checkpoint_path(tmp_path / "b"), weights_only=True)["epoch"] == 2
-    resumed = train_model(*data, TINY, cfg, checkpoint_dir=tmp_path / "b", resume=True)
-
+        train_model(
+            "complex", *data, TINY, cfg, checkpoint_dir=tmp_path / "b", callback=crash_after_two
+        )
+    assert torch.load(tmp_path / "b" / "last.pt", weights_only=True)["epoch"] == 2
+    resumed = train_model("complex", *data, TINY, cfg, checkpoint_dir=tmp_path / "b", resume=True)
     a, b = _weights(full.model), _weights(resumed.model)
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "best"]
     pd.testing.assert_frame_equal(full.history[cols], resumed.history[cols])
     assert pd.read_csv(tmp_path / "b" / "metrics.csv")["epoch"].tolist() == [1, 2, 3, 4]
-    # A finished run resumes to the same result without training again.
-    again = train_model(*data, TINY, cfg, checkpoint_dir=tmp_path / "b", resume=True)
-    assert all(torch.equal(v, _weights(again.model)[k]) for k, v in b.items())
 
 
-def test_resume_refuses_other_settings_but_may_add_epochs(data, tmp_path):
-    cfg = dataclasses.replace(BASE, epochs=1)
-    train_model(*data, TINY, cfg, checkpoint_dir=tmp_path)
+def test_resume_refuses_other_settings_and_a_damaged_checkpoint(data, tmp_path):
+    cfg = dataclasses.replace(BASE, epochs=1, patience=None)
+    train_model("complex", *data, TINY, cfg, checkpoint_dir=tmp_path)
     with pytest.raises(CheckpointMismatch, match="other settings"):
-        train_model(
-            *data, TINY, dataclasses.replace(cfg, lr=1e-3), checkpoint_dir=tmp_path, resume=True
-        )
+        other = dataclasses.replace(cfg, lr=1e-3)
+        train_model("complex", *data, TINY, other, checkpoint_dir=tmp_path, resume=True)
     more = dataclasses.replace(cfg, epochs=2)
-    res = train_model(*data, TINY, more, checkpoint_dir=tmp_path, resume=True)
+    res = train_model("complex", *data, TINY, more, checkpoint_dir=tmp_path, resume=True)
     assert res.history["epoch"].tolist() == [1, 2]
+    (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=r"last\.pt: unreadable checkpoint"):
+        train_model("complex", *data, TINY, more, checkpoint_dir=tmp_path, resume=True)
 
 
 def test_early_stopping_keeps_the_best_epoch(data):
-    # A learning rate this small cannot change the accuracy: no improvement after epoch 1.
-    cfg = dataclasses.replace(BASE, epochs=6, lr=1e-12, patience=2, monitor="val_acc")
-    res = train_model(*data, TINY, cfg)
-    assert res.stopped_early and res.best_epoch == 1 and len(res.history) == 3
+    # A learning rate this small cannot lower the validation loss by min_delta after epoch 1.
+    cfg = dataclasses.replace(BASE, epochs=6, lr=1e-12, patience=2, min_delta=1e-3)
+    res = train_model("complex", *data, TINY, cfg)
+    assert res.stop_reason == "early stop" and res.best_epoch == 1 and len(res.history) == 3
     assert res.history["best"].tolist() == [True, False, False]
+
+
+def test_the_epoch_cap_is_reported_when_the_validation_loss_still_falls(data):
+    cfg = dataclasses.replace(BASE, epochs=5, patience=5, min_delta=0.0)
+    with pytest.warns(UserWarning, match="epoch cap .* still improving"):
+        res = train_model("complex", *data, TINY, cfg)
+    assert res.stop_reason == "epoch cap" and res.best_epoch == 5
+
+
+def test_patience_without_validation_clips_is_refused(data):
+    train, y, _, _ = data
+    with pytest.raises(ValueError, match="needs validation clips"):
+        train_model("complex", train, y, [], [], TINY, BASE)
+    res = train_model(
+        "complex", train, y, [], [], TINY, dataclasses.replace(BASE, epochs=1, patience=None)
+    )
+    assert res.stop_reason == "no validation" and np.isnan(res.history["val_loss"]).all()
+
+
+def test_a_diverging_loss_names_the_epoch_and_step(data, monkeypatch):
+    calls = {"n": 0}
+    real_loss = ComplexNet.loss
+
+    def loss(self, out, target):
+        calls["n"] += 1
+        value = real_loss(self, out, target)
+        return value * float("nan") if calls["n"] == 3 else value
+
+    monkeypatch.setattr(ComplexNet, "loss", loss)
+    with pytest.raises(TrainingDiverged, match="loss is nan at epoch 1, step 3"):
+        train_model("complex", *data, TINY, dataclasses.replace(BASE, patience=None))
 
 
 def test_bad_inputs_raise_clear_errors(data):
     train, y, val, yv = data
     with pytest.raises(ValueError, match="labels must be in 0..2"):
-        train_model(train, y + 1, val, yv, TINY, BASE)
+        train_model("complex", train, y + 1, val, yv, TINY, BASE)
     with pytest.raises(ValueError, match="expected a \\(2, 129, T\\)"):
-        train_model([t[:, :100] for t in train], y, val, yv, TINY, BASE)
-    with pytest.raises(ValueError, match="fewer than one window"):
-        train_model([t[..., :40] for t in train], y, [], [], TINY, BASE)
+        train_model("complex", [t[:, :100] for t in train], y, val, yv, TINY, BASE)
+    short = dataclasses.replace(BASE, patience=None)
+    with pytest.raises(ValueError, match="no training clip holds a window of 64 frames"):
+        train_model("complex", [t[..., :40] for t in train], y, [], [], TINY, short)
+    one_short = [train[0][..., :40]] + list(train[1:])
+    with pytest.raises(ValueError, match="clip 0 has 40 frames, fewer than one window of 64"):
+        train_model("complex", one_short, y, [], [], TINY, short)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        train_model("phase", *data, TINY, BASE)
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=1)
 
 
-def test_class_mapping_and_training_clips():
-    assert class_mapping(["id_04", "id_00", "id_02", "id_00"]) == {
-        "id_00": 0,
-        "id_02": 1,
-        "id_04": 2,
-    }
+def test_classes_are_type_id_pairs_and_the_split_is_per_class_by_clip():
     clips = pd.DataFrame(
         {
-            "path": [f"/x/{i}.wav" for i in range(6)],
-            "group": ["fan", "fan", "fan", "fan", "pump", "fan"],
-            "id": ["id_00", "id_02", "id_02", "id_04", "id_00", "id_06"],
-            "label": ["normal", "normal", "anomaly", "normal", "normal", "normal"],
-            "split": ["train", "train", "test", "test", "train", "train"],
+            "path": [f"c{i}.wav" for i in range(12)],
+            "group": ["fan"] * 6 + ["pump"] * 6,
+            "id": ["id_00", "id_02"] * 6,
+            "label": ["normal"] * 10 + ["anomaly"] * 2,
+            "split": ["train"] * 10 + ["test"] * 2,
         }
     )
-    fan = training_clips(clips, "fan")
-    assert fan["path"].tolist() == ["/x/0.wav", "/x/1.wav", "/x/5.wav"]
-    assert list(class_mapping(fan["id"])) == ["id_00", "id_02", "id_06"]
-    with pytest.raises(ValueError, match="lacks column 'split'"):
-        training_clips(clips.drop(columns="split"))
+    train = training_clips(clips)
+    assert len(train) == 10 and set(train["label"]) == {"normal"}
+    assert len(training_clips(clips, "pump")) == 4
+    keys = [class_key(g, i) for g, i in zip(train["group"], train["id"], strict=True)]
+    assert class_mapping(keys) == {"fan/id_00": 0, "fan/id_02": 1, "pump/id_00": 2, "pump/id_02": 3}
+    tr, va = split_train_val(train, 0.34, seed=0)
+    assert len(va) == 4 and (va.groupby(["group", "id"]).size() == 1).all()
+    assert set(tr.index).isdisjoint(va.index)
+    tr2, va2 = split_train_val(train, 0.34, seed=0)
+    assert va2.index.tolist() == va.index.tolist()
 
 
-def test_a_type_with_one_id_or_no_training_clips_is_refused():
+def test_a_set_with_one_class_is_refused(tmp_path):
     clips = pd.DataFrame(
         {
-            "path": ["/x/a.wav", "/x/b.wav"],
-            "group": ["slider", "slider"],
-            "id": ["id_00", "id_00"],
-            "label": ["normal", "normal"],
-            "split": ["train", "train"],
+            "path": ["a.wav"],
+            "group": ["slider"],
+            "id": ["id_00"],
+            "label": ["normal"],
+            "split": ["train"],
         }
     )
     with pytest.raises(ValueError, match="needs at least 2"):
-        train_machine_type(clips, "slider")
+        train_clips_network(clips, "complex", TINY, BASE, specs_fn=lambda df: [])
     with pytest.raises(ValueError, match="no normal training clips"):
-        train_machine_type(clips, "fan")
-
-
-def test_split_is_per_id_by_clip_and_seeded():
-    ids = ["a"] * 10 + ["b"] * 5 + ["c"]
-    clips = pd.DataFrame({"id": ids, "path": [str(i) for i in range(16)]})
-    train, val = split_train_val(clips, 0.2, seed=3)
-    assert val["id"].value_counts().to_dict() == {"a": 2, "b": 1}  # c has one clip: kept
-    assert set(train.index).isdisjoint(val.index) and len(train) + len(val) == 16
-    again = split_train_val(clips, 0.2, seed=3)[1]
-    assert val.index.tolist() == again.index.tolist()
-    assert val.index.tolist() != split_train_val(clips, 0.2, seed=4)[1].index.tolist()
-    assert split_train_val(clips, 0.0, seed=0)[1].empty
+        train_clips_network(clips, "complex", TINY, BASE, groups="fan")
 
 
 def test_crops_are_seeded_and_inside_the_clips():
-    a = sample_crops([80, 64, 200], 3, 64, np.random.default_rng(0))
-    b = sample_crops([80, 64, 200], 3, 64, np.random.default_rng(0))
+    a = sample_crops([70, 100], 3, 64, np.random.default_rng(0))
+    b = sample_crops([70, 100], 3, 64, np.random.default_rng(0))
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     clip_idx, starts = a
-    assert sorted(np.bincount(clip_idx).tolist()) == [3, 3, 3]
-    assert (starts + 64 <= np.array([80, 64, 200])[clip_idx]).all()
-    assert (starts[clip_idx == 1] == 0).all()
-
-
-def test_augmentations_are_seeded_and_change_the_input():
-    x = torch.randn(4, 2, 129, 64)
-    cfg = TrainConfig(freq_mask_bins=20, time_mask_frames=10, noise_level=0.1, freq_shift_bins=3)
-    a = augment_batch(x, cfg, torch.Generator().manual_seed(0))
-    b = augment_batch(x, cfg, torch.Generator().manual_seed(0))
-    assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
-    assert augment_batch(x, TrainConfig(), torch.Generator()) is x  # all off by default
+    assert sorted(clip_idx.tolist()) == [0, 0, 0, 1, 1, 1]
+    assert all(s + 64 <= n for s, n in zip(starts, np.array([70, 100])[clip_idx], strict=True))
 
 
 def test_device_and_precision_resolution():
-    assert resolve_device("cpu").type == "cpu"
-    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
-    cpu = torch.device("cpu")
+    cpu = resolve_device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else cpu.type) or (
+        torch.backends.mps.is_available()
+    )
     assert resolve_precision("auto", cpu) == ("bf16" if fast_bf16_available() else "fp32")
-    assert resolve_precision("bf16", cpu) == "bf16"
-    with pytest.raises(ValueError, match="fp16"):
+    assert resolve_precision("fp32", cpu) == "fp32"
+    with pytest.raises(ValueError, match="not supported on the CPU"):
         resolve_precision("fp16", cpu)
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA"):
+        with pytest.raises(ValueError, match="no usable CUDA"):
             resolve_device("cuda")
 
 
-def test_saved_network_loads_with_the_same_outputs(data, tmp_path):
-    res = train_model(*data, TINY, dataclasses.replace(BASE, epochs=1))
-    save_trained(res, tmp_path / "m.pt", machine_type="fan")
-    loaded, extra = load_trained(tmp_path / "m.pt")
-    assert extra == {"machine_type": "fan"} and loaded.classes == res.classes
-    assert loaded.model_config == res.model_config and loaded.config == res.config
-    x = torch.from_numpy(data[0][0][None, ..., :64])
+@pytest.mark.parametrize("variant", ["complex", "magnitude"])
+def test_saved_network_loads_with_the_same_outputs(data, tmp_path, variant):
+    res = train_model(variant, *data, TINY, dataclasses.replace(BASE, epochs=1, patience=None))
+    path = save_trained(res, tmp_path / "model.pt", note="x")
+    back, extra = load_trained(path)
+    assert extra == {"note": "x"} and back.variant == variant and back.classes == res.classes
+    x = torch.from_numpy(data[0][0][None, :, :, :64].copy())
     with torch.no_grad():
-        assert torch.allclose(res.model(x).fused, loaded.model(x).fused)
-    with pytest.raises(FileNotFoundError):
-        load_trained(tmp_path / "missing.pt")
+        torch.testing.assert_close(back.model(x).embedding, res.model(x).embedding)
+    (tmp_path / "bad.pt").write_bytes(b"\x00" * 10)
+    with pytest.raises(ValueError, match=r"bad\.pt: unreadable checkpoint"):
+        load_trained(tmp_path / "bad.pt")
+    with pytest.raises(FileNotFoundError, match="no trained model"):
+        load_trained(tmp_path / "none.pt")

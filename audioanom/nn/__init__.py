@@ -1,11 +1,12 @@
 """Neural networks: the self-supervised complex network of Kim, Ho and Kang (EUSIPCO 2021).
 
 * :mod:`audioanom.nn.complex` -- complex layers on stacked real tensors ``(B, 2C, F, T)``.
-* :mod:`audioanom.nn.attention` -- residual softmax channel attention.
-* :mod:`audioanom.nn.model` -- :class:`ComplexNet` and its :class:`ComplexNetConfig`.
+* :mod:`audioanom.nn.model` -- :class:`ComplexNet`, its :class:`ComplexNetConfig`, the attention
+  fusions and the ArcFace head.
+* :mod:`audioanom.nn.magnitude` -- :class:`MagnitudeNet`, the real-valued magnitude-only
+  ablation.
 """
 
-from .attention import ChannelAttention
 from .complex import (
     ComplexBatchNorm2d,
     ComplexConv2d,
@@ -17,42 +18,44 @@ from .complex import (
     split_parts,
     to_stacked,
 )
+from .magnitude import MagnitudeNet, real_channels
 from .model import (
+    ATTENTION_MODES,
+    POOLING_MODES,
+    ArcMarginHead,
+    BranchAttention,
+    ChannelSoftmaxAttention,
     ComplexNet,
     ComplexNetConfig,
-    ComplexNetOutput,
+    NetOutput,
     anomaly_scores,
-    autocast_bf16,
     complex_to_input,
     count_parameters,
-    fast_bf16_available,
-    scoring_logits,
-    split_windows,
     stft_input,
-    window_starts,
 )
 
 __all__ = [
-    "ChannelAttention",
+    "ATTENTION_MODES",
+    "POOLING_MODES",
+    "ArcMarginHead",
+    "BranchAttention",
+    "ChannelSoftmaxAttention",
     "ComplexBatchNorm2d",
     "ComplexConv2d",
     "ComplexConvBlock",
     "ComplexNet",
     "ComplexNetConfig",
-    "ComplexNetOutput",
     "ComplexPReLU",
+    "MagnitudeNet",
+    "NetOutput",
     "abs2",
     "anomaly_scores",
-    "autocast_bf16",
     "complex_to_input",
     "count_parameters",
-    "fast_bf16_available",
     "from_stacked",
+    "real_channels",
     "same_padding",
-    "scoring_logits",
     "split_parts",
-    "split_windows",
     "stft_input",
     "to_stacked",
-    "window_starts",
 ]

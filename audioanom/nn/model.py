@@ -1,64 +1,56 @@
 """The self-supervised complex network for machine-sound anomaly detection.
 
 Kim, Ho and Kang, "Self-supervised Complex Network for Machine Sound Anomaly Detection",
-EUSIPCO 2021. The network is trained on NORMAL sounds only, to classify which machine ID
-(of one machine type) a window of the complex STFT comes from; a clip's anomaly score is
-the cross-entropy of its true ID (an unfamiliar sound makes the classifier unsure).
+EUSIPCO 2021. Trained on NORMAL sounds only to tell which machine ID a window of the complex
+STFT comes from. The paper scores a clip by the cross-entropy of its true ID; here the network
+is also a *front-end*: its embedding (the layer before the classifier) is scored against the
+normal training embeddings of the same ID by a back-end (:mod:`audioanom.backends`).
 
-Input layout
-------------
-``(B, 2, F, T)`` real float: channel 0 is the real part, channel 1 the imaginary part of the
-complex STFT (16 kHz, ``n_fft`` 1024, hop 512, Hann window, centred frames), so ``F = 513``
-frequency bins and, for training, ``T = 64``-frame windows (about 2 s). A native complex
-``(B, F, T)`` STFT is accepted too (see :func:`complex_to_input`); :func:`stft_input` computes
-the input from waveforms. This is the "stacked" layout of :mod:`audioanom.nn.complex` with one
-complex channel.
+Input
+-----
+``(B, 2, F, T)`` real float: the raw complex STFT ``[Re X, Im X]`` (16 kHz, ``n_fft`` 1024,
+hop 512, Hann window, centred frames: ``F = 513`` bins), ``T = 64``-frame windows (2 s). The
+network normalises it itself with buffers fitted on the normal training clips
+(:meth:`ComplexNet.fit_input_norm`) and saved in its ``state_dict``:
+``x_f = s_f X_f`` with ``s_f = 1 / sqrt(mean |X_f|^2)`` per frequency bin (a real positive
+scale: phase is kept), then the optional magnitude compression
+``x -> x |x|^(alpha - 1)`` (``compression = alpha``; 1 = none; also phase-preserving).
 
-Architecture (every size a field of :class:`ComplexNetConfig`)::
+Architecture (every size a field of :class:`ComplexNetConfig`; paper symbols in brackets)::
 
-    x: B, 2, 513, T
-    5 x [ComplexConv2d -> ComplexBatchNorm2d -> ComplexPReLU]   (complex channels
-        45, 90, 90, 90, 45; kernels (7,5) (7,5) (5,3) (5,3) (5,2); strides 2,2,2,2,(2,1))
-    Z: B, 2*45, 17, ceil(T/16)                                  (bottleneck, stacked)
-    magnitude branch: |Z|^2 (B, 45, 17, T')  -> Conv-BN-PReLU -> M (B, 64, 17, T')
-    complex branch:   [Re Z, Im Z] (B, 90, 17, T') -> Conv-BN-PReLU -> C (B, 64, 17, T')
-    fusion: [M, C] (B, 128, 17, T') -> channel attention -> GAP
-    heads: Linear on GAP(M) (magnitude), GAP(C) (complex), fused features  -> logits
+    x: B, 2, 513, 64                        normalised complex STFT window
+    5 x [ComplexConv2d -> ComplexBatchNorm2d -> ComplexPReLU]    complex channels
+        45, 90, 90, 90, 45; kernels (7,5) (7,5) (5,3) (5,3) (5,2); strides 2,2,2,2,(2,1)
+    Z: B, 2*45, 17, 4                       complex bottleneck (stacked re/im)
+    magnitude branch [F_m]: |Z|      (B, 45, 17, 4) -> Conv (5,1)/(2,1)-BN-PReLU -> B, Cb, 9, 4
+    complex branch   [F_c]: Re, Im Z (B, 90, 17, 4) -> Conv (5,1)/(2,1)-BN-PReLU -> B, Cb, 9, 4
+    attention fusion [F_t]:
+        "branch":  a = softmax_2(FC(GAP F_m, GAP F_c));  F_t = a_m F_m + a_c F_c   (B, Cb, 9, 4)
+        "channel": A = softmax_2Cb(FC(GAP [F_m, F_c]));  F_t = A [F_m, F_c] + [F_m, F_c]
+    total conv: 1x1 Conv-BN-PReLU -> B, E, 9, 4
+    pooling: "time": mean over time, frequency kept -> embedding (B, E * 9)
+             "global": mean over frequency and time (the paper) -> embedding (B, E)
+    heads: Linear(GAP F_m), Linear(GAP F_c), Linear(embedding) -> logits (B, K) each
 
-Padding is "same"-like (:func:`audioanom.nn.complex.same_padding`: ``k - 1`` zeros split
-``(k-1)//2`` before and the rest after, so every layer maps length ``n`` to
-``ceil(n / stride)`` and bottleneck frame ``j`` is aligned with input frame ``16 j``). The
-paper does not pin this detail down; this choice is what lets :meth:`ComplexNet.window_logits`
-run the convolution trunk ONCE over a whole clip and slice the windows out of the bottleneck.
+The loss is the sum of the three heads' cross-entropies (the paper); the fused head's logits
+are the ``ce`` score's and its input is the embedding.
 
-``use_complex_branch=False`` is the magnitude-only ablation: no complex branch, no fusion;
-the loss is the magnitude head's cross-entropy and scoring uses the magnitude logits.
-
-Choices made here where the paper gives no detail: "same"-like padding (above); no
-convolution biases before batch norm; split complex batch norm (real and imaginary parts
-separately; 2x2 whitening optional); split PReLU with one slope per complex channel; one
-3x3 Conv-BN-PReLU block of 64 channels per branch; the magnitude branch takes ``|Z|^2``
-as is (no log); softmax channel attention with reduction 4; dropout 0.2 before each head;
-the loss is the plain sum of the three heads' cross-entropies.
-
-Run-once versus separate windows: bottleneck frame ``j`` sees input frames
-``[16 j - 18, 16 j + 34]`` (53 frames), so all 4 bottleneck frames of a 64-frame window
-reach past its edges, where a separate window sees zeros and the whole clip sees audio.
-Measured on the paper-size network after 10 training steps on synthetic two-ID data: max
-|logit difference| 0.94 against a logit std of 2.2, window-score correlation 0.89; a small
-network trained longer (45-60 steps) reached a correlation of 0.999. ``exact=True`` in
-:meth:`ComplexNet.window_logits` gives the paper's separate windows at 1.6x the cost.
-
-Speed (``benchmarks/bench_complex_net_speed.py``): ~1.55 G multiply-adds per 64-frame
-window forward, 75% of them in the second layer. On a CPU without AMX or AVX512-BF16,
-bf16 autocast is emulated and about 2-3x SLOWER than fp32 (see :func:`fast_bf16_available`);
-``channels_last`` (:meth:`ComplexNet.set_channels_last`) helps inference modestly.
+Fidelity notes. The attention of the earlier version was a softmax over 128 channels, so every
+weight was about 1/128 and ``A F + F`` almost the identity; here it weighs the two branches
+against each other (``"branch"``, default) or, as the public re-implementation does, reduces each
+branch to a few channels (``branch_channels=4``: 8 channels under the softmax,
+``attention="channel"``). ``pooling="time"`` keeps the frequency axis in the embedding: on the
+synthetic machines the frequency-resolved embedding gave the back-ends far more to work with
+than the paper's global average (measured in the README). Choices where the paper gives no
+detail: "same"-like padding (:func:`audioanom.nn.complex.same_padding`), no biases before batch
+norm, split complex batch norm, split PReLU with one slope per complex channel, ``|Z|`` (not
+``|Z|^2``) on the magnitude branch.
 """
 
 from __future__ import annotations
 
 import math
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -67,28 +59,30 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import ChannelAttention
 from .complex import CONV_METHODS, ComplexConvBlock, abs2, same_padding
 
 __all__ = [
+    "ATTENTION_MODES",
+    "POOLING_MODES",
+    "ArcMarginHead",
+    "BranchAttention",
+    "ChannelSoftmaxAttention",
     "ComplexNet",
     "ComplexNetConfig",
-    "ComplexNetOutput",
+    "NetOutput",
     "anomaly_scores",
-    "autocast_bf16",
     "complex_to_input",
     "count_parameters",
-    "fast_bf16_available",
-    "scoring_logits",
-    "split_windows",
+    "real_block",
     "stft_input",
-    "window_starts",
 ]
 
 Pair = tuple[int, int]
+ATTENTION_MODES = ("branch", "channel")
+POOLING_MODES = ("time", "global")
 
 
-def _as_pair(value: int | Pair | list[int], name: str) -> Pair:
+def _as_pair(value: int | Sequence[int], name: str) -> Pair:
     if isinstance(value, int):
         value = (value, value)
     value = tuple(value)
@@ -99,23 +93,21 @@ def _as_pair(value: int | Pair | list[int], name: str) -> Pair:
 
 @dataclass(frozen=True)
 class ComplexNetConfig:
-    """Every size of :class:`ComplexNet` (defaults: the paper's network, 4 machine IDs).
+    """Every size of :class:`ComplexNet` and of the magnitude-only ablation
+    (:class:`audioanom.nn.magnitude.MagnitudeNet`); defaults: the paper's trunk.
 
-    ``channels`` are COMPLEX channel counts (each is two real channels in the stacked
-    layout). ``strides`` accept ints or ``(freq, time)`` pairs and are stored as pairs;
-    lists (e.g. from JSON) are stored as tuples, so ``ComplexNetConfig(**asdict(cfg))``
-    round-trips through JSON.
-    ``padding`` must be ``"same"`` (see the module docstring; the window slicing of
-    :meth:`ComplexNet.window_logits` relies on it). ``branch_*`` size the small real
-    Conv-BN-PReLU block on each branch (odd kernels, symmetric padding). ``dropout`` is
-    applied before each linear head. ``conv_method`` picks how the complex convolutions are
-    computed (``"gauss"``: 3 real convolutions, ``"block"``: one block-weight convolution;
-    same maths, see :class:`audioanom.nn.complex.ComplexConv2d`; ``"auto"``: gauss for layers
-    with at least 32 complex channels in and out, block otherwise -- measured fastest on an
-    AVX-512 CPU, where gauss cut the paper network's training step by ~15-20% and block won
-    for narrow layers such as the 1-channel input layer). ``whiten_bn`` switches the
-    complex batch norms to full 2x2 whitening. ``prelu_shared``: one PReLU slope per complex
-    channel for both parts.
+    ``channels`` are COMPLEX channel counts (the ablation uses ``round(sqrt(2) c)`` real
+    channels, which gives it about the same number of weights). ``strides`` accept ints or
+    ``(freq, time)`` pairs; lists (from JSON) are stored as tuples, so
+    ``ComplexNetConfig(**asdict(cfg))`` round-trips. ``branch_*`` size the Conv-BN-PReLU of
+    each branch, ``embedding_channels`` the 1x1 "total" convolution after the fusion.
+    ``compression`` is the magnitude exponent applied to the normalised input (module
+    docstring). ``conv_method``: how complex convolutions are computed (``"gauss"``: 3 real
+    convolutions, ``"block"``: one block-weight convolution; ``"auto"``: gauss for layers with
+    at least 32 complex channels in and out). ``margin`` > 0 trains the fused head as an
+    ArcFace head (additive angular margin, Deng et al. 2019) with scale ``margin_scale``;
+    0 = a plain linear head. ``stats_bands`` > 0 adds the spectral-statistics target (module
+    docstring) with ``stats_bands`` mel bands and loss weight ``stats_weight``; 0 = off.
     """
 
     sample_rate: int = 16_000
@@ -127,18 +119,24 @@ class ComplexNetConfig:
     channels: tuple[int, ...] = (45, 90, 90, 90, 45)
     kernels: tuple[Pair, ...] = ((7, 5), (7, 5), (5, 3), (5, 3), (5, 2))
     strides: tuple[Pair, ...] = ((2, 2), (2, 2), (2, 2), (2, 2), (2, 1))
-    padding: str = "same"
-    branch_channels: int = 64
-    branch_kernel: Pair = (3, 3)
-    use_complex_branch: bool = True
-    attention_reduction: int = 4
-    dropout: float = 0.2
+    branch_channels: int = 8
+    branch_kernel: Pair = (5, 1)
+    branch_stride: Pair = (2, 1)
+    attention: str = "branch"
+    embedding_channels: int = 32
+    pooling: str = "time"
+    compression: float = 1.0
+    dropout: float = 0.0
+    margin: float = 0.0
+    margin_scale: float = 16.0
+    stats_bands: int = 64
+    stats_weight: float = 1.0
     prelu_shared: bool = True
     whiten_bn: bool = False
     conv_method: str = "auto"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(self.channels))  # lists from JSON
+        object.__setattr__(self, "channels", tuple(self.channels))
         n = len(self.channels)
         if n < 1 or not all(isinstance(c, int) and c >= 1 for c in self.channels):
             raise ValueError(f"channels: expected positive ints, got {self.channels!r}")
@@ -149,11 +147,12 @@ class ComplexNetConfig:
             )
         object.__setattr__(self, "kernels", tuple(_as_pair(k, "kernels") for k in self.kernels))
         object.__setattr__(self, "strides", tuple(_as_pair(s, "strides") for s in self.strides))
-        object.__setattr__(self, "branch_kernel", _as_pair(self.branch_kernel, "branch_kernel"))
-        if any(k % 2 == 0 for k in self.branch_kernel):
-            raise ValueError(f"branch_kernel must be odd, got {self.branch_kernel}")
-        if self.padding != "same":
-            raise ValueError(f"padding: only 'same' is supported, got {self.padding!r}")
+        for name in ("branch_kernel", "branch_stride"):
+            object.__setattr__(self, name, _as_pair(getattr(self, name), name))
+        if self.attention not in ATTENTION_MODES:
+            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
+        if self.pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
         if self.conv_method not in ("auto", *CONV_METHODS):
             raise ValueError(
                 f"conv_method must be 'auto' or one of {CONV_METHODS}, got {self.conv_method!r}"
@@ -165,7 +164,7 @@ class ComplexNetConfig:
             "window_frames",
             "window_hop",
             "branch_channels",
-            "attention_reduction",
+            "embedding_channels",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -173,6 +172,17 @@ class ComplexNetConfig:
             raise ValueError(f"n_classes must be >= 2, got {self.n_classes}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 < self.compression <= 1.0:
+            raise ValueError(f"compression must be in (0, 1], got {self.compression}")
+        if self.margin < 0 or self.margin_scale <= 0:
+            raise ValueError(f"need margin >= 0 and margin_scale > 0: {self}")
+        if self.stats_bands < 0 or self.stats_weight < 0:
+            raise ValueError(f"need stats_bands >= 0 and stats_weight >= 0: {self}")
+        if self.window_frames < self.time_stride:
+            raise ValueError(
+                f"window_frames {self.window_frames} is shorter than the trunk's time stride "
+                f"{self.time_stride}"
+            )
 
     @property
     def n_bins(self) -> int:
@@ -184,38 +194,45 @@ class ComplexNetConfig:
         """Total downsampling of the time axis by the trunk (16)."""
         return math.prod(s[1] for s in self.strides)
 
-    @property
-    def freq_stride(self) -> int:
-        """Total downsampling of the frequency axis by the trunk (32)."""
-        return math.prod(s[0] for s in self.strides)
-
     def layer_conv_method(self, in_channels: int, out_channels: int) -> str:
         """The convolution method of a trunk layer (resolves ``"auto"``)."""
         if self.conv_method != "auto":
             return self.conv_method
         return "gauss" if min(in_channels, out_channels) >= 32 else "block"
 
-    def bottleneck_size(self, n_bins: int, n_frames: int) -> Pair:
-        """``(F', T')`` of the bottleneck for an ``(F, T)`` input (``ceil`` per layer)."""
-        f, t = n_bins, n_frames
+    def bottleneck_size(self, n_bins: int | None = None, n_frames: int | None = None) -> Pair:
+        """``(F', T')`` of the trunk output for an ``(F, T)`` input (``ceil`` per layer)."""
+        f = self.n_bins if n_bins is None else n_bins
+        t = self.window_frames if n_frames is None else n_frames
         for sf, st in self.strides:
             f, t = -(-f // sf), -(-t // st)
         return f, t
 
+    @property
+    def branch_bins(self) -> int:
+        """Frequency bins after a branch convolution (9 for the defaults)."""
+        f, _ = self.bottleneck_size()
+        return -(-f // self.branch_stride[0])
 
-class ComplexNetOutput(NamedTuple):
-    """Logits of the three heads, ``(B, n_classes)`` each (``(B, W, n_classes)`` from
-    :meth:`ComplexNet.window_logits`); ``cplx`` and ``fused`` are None in the magnitude-only
-    ablation."""
+    @property
+    def embedding_dim(self) -> int:
+        """Length of the embedding: ``E * branch_bins`` (``pooling="time"``) or ``E``."""
+        e = self.embedding_channels
+        return e * self.branch_bins if self.pooling == "time" else e
 
-    mag: Tensor
+
+class NetOutput(NamedTuple):
+    """Logits of the heads ``(B, K)`` and the embedding ``(B, D)``. ``cplx`` is None in the
+    magnitude-only ablation, whose only head is ``fused`` (its logits are the scoring ones).
+    ``stats`` / ``stats_target``: the predicted and the true standardised log-mel statistics
+    of the window ``(B, 2M)`` (None when the target is off)."""
+
+    mag: Tensor | None
     cplx: Tensor | None
-    fused: Tensor | None
-
-
-def scoring_logits(out: ComplexNetOutput) -> Tensor:
-    """The logits used for anomaly scores: the fused head, or the magnitude head if ablated."""
-    return out.fused if out.fused is not None else out.mag
+    fused: Tensor
+    embedding: Tensor
+    stats: Tensor | None = None
+    stats_target: Tensor | None = None
 
 
 def anomaly_scores(logits: Tensor, target: Tensor) -> Tensor:
@@ -244,12 +261,10 @@ def complex_to_input(z: Tensor) -> Tensor:
 
 
 def stft_input(wave: Tensor | np.ndarray, config: ComplexNetConfig) -> Tensor:
-    """Waveform(s) ``(N,)`` or ``(B, N)`` at ``config.sample_rate`` -> input ``(B, 2, F, T)``.
-
-    Hann window of ``n_fft`` samples, hop ``hop_length``, centred frames (reflect padding):
-    a 10-s clip at 16 kHz gives ``T = 313`` frames. No scaling is applied (the first
-    convolution has no bias and is followed by batch norm).
-    """
+    """Waveform(s) ``(N,)`` or ``(B, N)`` at ``config.sample_rate`` -> input ``(B, 2, F, T)``:
+    ``torch.stft`` with a periodic Hann window of ``n_fft``, hop ``hop_length``, centred frames
+    (reflect padding), unscaled; the same as :func:`audioanom.machine_features.complex_stft`
+    (checked against ``librosa.stft(..., pad_mode="reflect")`` in the tests)."""
     w = torch.as_tensor(wave, dtype=torch.float32)
     if w.ndim == 1:
         w = w[None]  # 1, N
@@ -264,49 +279,228 @@ def stft_input(wave: Tensor | np.ndarray, config: ComplexNetConfig) -> Tensor:
         config.hop_length,
         window=torch.hann_window(config.n_fft),
         center=True,
+        pad_mode="reflect",
         return_complex=True,
     )  # B, F, T
     return complex_to_input(z)  # B, 2, F, T
 
 
-def window_starts(n_frames: int, window: int, hop: int) -> list[int]:
-    """Start frames of the windows ``[s, s + window)`` that fit in ``n_frames`` (no padding;
-    up to ``hop - 1`` frames at the end are left out)."""
-    if window < 1 or hop < 1:
-        raise ValueError(f"window and hop must be >= 1, got {window}, {hop}")
-    if n_frames < window:
-        raise ValueError(f"clip of {n_frames} frames is shorter than one window of {window}")
-    return list(range(0, n_frames - window + 1, hop))
-
-
-def split_windows(x: Tensor, window: int, hop: int) -> Tensor:
-    """``(B, 2, F, T)`` -> ``(B, W, 2, F, window)`` windows at :func:`window_starts` (a view)."""
-    if x.ndim != 4:
-        raise ValueError(f"split_windows: expected (B, 2, F, T), got shape {tuple(x.shape)}")
-    window_starts(x.shape[3], window, hop)  # validates
-    return x.unfold(3, window, hop).permute(0, 3, 1, 2, 4)  # B, W, 2, F, window
-
-
-def _real_block(cin: int, cout: int, kernel: Pair) -> nn.Sequential:
-    pad = (same_padding(kernel[0])[0], same_padding(kernel[1])[0])  # odd kernels: symmetric
+def real_block(cin: int, cout: int, kernel: Pair, stride: Pair = (1, 1)) -> nn.Sequential:
+    """``Conv2d (no bias, "same"-like padding) -> BatchNorm2d -> PReLU`` on real maps."""
+    pf, pt = same_padding(kernel[0]), same_padding(kernel[1])
     return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel, padding=pad, bias=False),
+        nn.ZeroPad2d((pt[0], pt[1], pf[0], pf[1])),
+        nn.Conv2d(cin, cout, kernel, stride, bias=False),
         nn.BatchNorm2d(cout),
         nn.PReLU(cout),
     )
 
 
-class ComplexNet(nn.Module):
-    """Self-supervised complex network: machine-ID classifier on the complex STFT.
+class BranchAttention(nn.Module):
+    """Two-way softmax attention over the branches: ``a = softmax(FC2(ReLU(FC1([GAP F_m,
+    GAP F_c]))))`` ``(B, 2)``, output ``a_m F_m + a_c F_c``. The weights are exposed by
+    :meth:`weights` (how much a window relies on the complex branch)."""
 
-    ``forward(x)`` takes ``(B, 2, F=513, T)`` (any ``T >= 1``; training uses 64-frame
-    windows) or a complex ``(B, F, T)`` and returns :class:`ComplexNetOutput`.
-    """
+    def __init__(self, channels: int, hidden: int | None = None) -> None:
+        super().__init__()
+        hidden = hidden or 2 * channels
+        self.fc1 = nn.Linear(2 * channels, hidden)
+        self.fc2 = nn.Linear(hidden, 2)
+
+    def weights(self, fm: Tensor, fc: Tensor) -> Tensor:
+        """``(B, C, F, T)`` twice -> ``(B, 2)`` weights ``[a_m, a_c]``, rows summing to 1."""
+        g = torch.cat([fm.mean(dim=(2, 3)), fc.mean(dim=(2, 3))], dim=1)  # B, 2C
+        return torch.softmax(self.fc2(torch.relu(self.fc1(g))).float(), dim=1)  # B, 2
+
+    def forward(self, fm: Tensor, fc: Tensor) -> Tensor:
+        a = self.weights(fm, fc).to(fm.dtype)  # B, 2
+        return a[:, 0, None, None, None] * fm + a[:, 1, None, None, None] * fc  # B, C, F, T
+
+
+class ChannelSoftmaxAttention(nn.Module):
+    """Residual channel attention of the public re-implementation: ``A = softmax_c(FC2(ReLU(
+    FC1(GAP F))))`` over the ``2C`` channels of ``F = [F_m, F_c]``, output ``A F + F``."""
+
+    def __init__(self, channels: int, hidden: int | None = None) -> None:
+        super().__init__()
+        hidden = hidden or 4 * 2 * channels
+        self.fc1 = nn.Linear(2 * channels, hidden)
+        self.fc2 = nn.Linear(hidden, 2 * channels)
+
+    def weights(self, fm: Tensor, fc: Tensor) -> Tensor:
+        """``(B, 2C)`` channel weights, rows summing to 1."""
+        g = torch.cat([fm.mean(dim=(2, 3)), fc.mean(dim=(2, 3))], dim=1)  # B, 2C
+        return torch.softmax(self.fc2(torch.relu(self.fc1(g))).float(), dim=1)  # B, 2C
+
+    def forward(self, fm: Tensor, fc: Tensor) -> Tensor:
+        f = torch.cat([fm, fc], dim=1)  # B, 2C, F, T
+        a = self.weights(fm, fc).to(f.dtype)  # B, 2C
+        return f * (1.0 + a[:, :, None, None])  # B, 2C, F, T
+
+
+class ArcMarginHead(nn.Module):
+    """ArcFace head: logits ``s cos(theta_k + m [k = y])`` in training (``s cos theta_k`` at
+    evaluation), ``cos theta_k`` between the L2-normalised input and class weight ``k``."""
+
+    def __init__(self, dims: int, n_classes: int, margin: float, scale: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_classes, dims))
+        nn.init.xavier_uniform_(self.weight)
+        self.margin, self.scale = margin, scale
+
+    def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
+        cos = F.linear(F.normalize(x.float(), dim=1), F.normalize(self.weight.float(), dim=1))
+        if target is None:
+            return self.scale * cos  # B, K
+        theta = torch.acos(cos.clamp(-1 + 1e-6, 1 - 1e-6))  # B, K
+        onehot = F.one_hot(target, cos.shape[1]).to(cos.dtype)  # B, K
+        return self.scale * torch.cos(theta + self.margin * onehot)  # B, K
+
+
+class _IdNetwork(nn.Module):
+    """What the complex network and its ablation share: input checks, the frozen config, the
+    input-normalisation buffers, heads and loss."""
+
+    config: ComplexNetConfig
+
+    def __init__(self, config: ComplexNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.register_buffer("norm_fitted", torch.zeros((), dtype=torch.bool))
+        m = config.stats_bands
+        if m:
+            import librosa
+
+            fb = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=m)
+            self.register_buffer("stats_fb", torch.from_numpy(fb).float())  # M, F
+            self.register_buffer("stats_mean", torch.zeros(2 * m))
+            self.register_buffer("stats_std", torch.ones(2 * m))
+            self.stats_head: nn.Module | None = nn.Linear(config.embedding_dim, 2 * m)
+        else:
+            self.stats_head = None
+
+    def window_stats(self, x: Tensor) -> Tensor:
+        """Raw STFT windows ``(B, 2, F, T)`` -> ``[mean_t, std_t]`` of ``log10`` mel power
+        ``(B, 2M)`` (not standardised)."""
+        dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        with torch.autocast(x.device.type, enabled=False):
+            power = x.to(dtype).square().sum(dim=1)  # B, F, T
+            mel = torch.einsum("mf,bft->bmt", self.stats_fb.to(dtype), power)  # B, M, T
+            logmel = torch.log10(mel + 1e-10)
+            return torch.cat([logmel.mean(dim=2), logmel.std(dim=2)], dim=1)  # B, 2M
+
+    @torch.no_grad()
+    def _fit_stats(self, specs: Sequence[np.ndarray]) -> None:
+        """Standardisation of the statistics target over the non-overlapping windows of the
+        training clips."""
+        if self.stats_head is None:
+            return
+        w = self.config.window_frames
+        windows = [
+            torch.from_numpy(np.array(s[:, :, j : j + w], dtype=np.float32))
+            for s in specs
+            for j in range(0, s.shape[2] - w + 1, w)
+        ]
+        if not windows:
+            raise ValueError(f"no training clip holds a window of {w} frames")
+        stats = torch.cat(
+            [
+                self.window_stats(torch.stack(windows[i : i + 256]))
+                for i in range(0, len(windows), 256)
+            ]
+        )  # N, 2M
+        self.stats_mean.copy_(stats.mean(dim=0))
+        self.stats_std.copy_(
+            stats.std(dim=0).clamp_min(1e-3) if len(stats) > 1 else torch.ones_like(self.stats_std)
+        )
+
+    def _stats_outputs(self, x: Tensor, e: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        if self.stats_head is None:
+            return None, None
+        target = (self.window_stats(x) - self.stats_mean) / self.stats_std  # B, 2M
+        return self.stats_head(e), target
+
+    def check_input(self, x: Tensor) -> Tensor:
+        """Validate ``x`` and return it as ``(B, 2, F, T)`` float (a complex ``(B, F, T)``
+        is converted). ValueError on a wrong rank, not 2 parts, ``F != n_bins``, a window
+        shorter than the trunk's time stride, or unfitted input normalisation."""
+        if torch.is_complex(x):
+            x = complex_to_input(x)  # B, 2, F, T
+        if not torch.is_floating_point(x):
+            raise ValueError(f"{type(self).__name__}: expected a float tensor, got {x.dtype}")
+        if x.ndim != 4 or x.shape[1] != 2:
+            raise ValueError(
+                f"{type(self).__name__}: expected (B, 2, F, T) input [real, imaginary] (or "
+                f"complex (B, F, T)), got shape {tuple(x.shape)}"
+            )
+        if x.shape[2] != self.config.n_bins:
+            raise ValueError(
+                f"{type(self).__name__}: expected F = {self.config.n_bins} frequency bins "
+                f"(n_fft {self.config.n_fft}), got {x.shape[2]}"
+            )
+        if x.shape[0] < 1 or x.shape[3] < self.config.time_stride:
+            raise ValueError(
+                f"{type(self).__name__}: need a batch and at least {self.config.time_stride} "
+                f"frames, got shape {tuple(x.shape)}"
+            )
+        if not bool(self.norm_fitted):
+            raise ValueError(
+                f"{type(self).__name__}: input normalisation not fitted: call "
+                "fit_input_norm(training STFTs) before training"
+            )
+        return x
+
+    def _make_heads(self, branch_dims: int, two_branches: bool) -> None:
+        cfg = self.config
+        k, d = cfg.n_classes, cfg.embedding_dim
+        self.drop = nn.Dropout(cfg.dropout)
+        self.mag_head = nn.Linear(branch_dims, k) if two_branches else None
+        self.cplx_head = nn.Linear(branch_dims, k) if two_branches else None
+        if cfg.margin > 0:
+            self.fused_head: nn.Module = ArcMarginHead(d, k, cfg.margin, cfg.margin_scale)
+        else:
+            self.fused_head = nn.Linear(d, k)
+
+    def _embed(self, t: Tensor) -> Tensor:
+        """Total-conv output ``(B, E, F'', T')`` -> embedding ``(B, D)`` per ``pooling``."""
+        if self.config.pooling == "time":
+            return t.mean(dim=3).flatten(1)  # B, E * F''
+        return t.mean(dim=(2, 3))  # B, E
+
+    def _fused_logits(self, e: Tensor, target: Tensor | None) -> Tensor:
+        if isinstance(self.fused_head, ArcMarginHead):
+            return self.fused_head(self.drop(e), target if self.training else None)
+        return self.fused_head(self.drop(e))  # B, K
+
+    def loss(self, out: NetOutput, target: Tensor) -> Tensor:
+        """Sum of the heads' mean cross-entropies, plus ``stats_weight`` times the mean squared
+        error of the statistics prediction when that target is on (float32). ``target``
+        ``(B,)``."""
+        if out.fused.shape[:1] != target.shape:
+            raise ValueError(
+                f"loss: logits {tuple(out.fused.shape)} do not match target {tuple(target.shape)}"
+            )
+        total = out.fused.new_zeros((), dtype=torch.float32)
+        for logits in (out.mag, out.cplx, out.fused):
+            if logits is not None:
+                total = total + F.cross_entropy(logits.float(), target)
+        if out.stats is not None:
+            total = total + self.config.stats_weight * F.mse_loss(
+                out.stats.float(), out.stats_target
+            )
+        return total
+
+
+class ComplexNet(_IdNetwork):
+    """Self-supervised complex network: machine-ID classifier and embedding front-end on the
+    complex STFT (module docstring). ``forward(x, target=None)`` takes the raw STFT window
+    ``(B, 2, F, T)`` (or complex ``(B, F, T)``); ``target`` is only needed for an ArcFace head
+    in training mode. Call :meth:`fit_input_norm` once before training."""
 
     def __init__(self, config: ComplexNetConfig | None = None) -> None:
-        super().__init__()
         cfg = config if config is not None else ComplexNetConfig()
-        self.config = cfg
+        super().__init__(cfg)
+        self.register_buffer("input_scale", torch.ones(cfg.n_bins))
         blocks, cin = [], 1
         for c, k, s in zip(cfg.channels, cfg.kernels, cfg.strides, strict=True):
             blocks.append(
@@ -315,7 +509,7 @@ class ComplexNet(nn.Module):
                     c,
                     k,
                     s,
-                    cfg.padding,
+                    "same",
                     whiten=cfg.whiten_bn,
                     prelu_shared=cfg.prelu_shared,
                     method=cfg.layer_conv_method(cin, c),
@@ -323,179 +517,81 @@ class ComplexNet(nn.Module):
             )
             cin = c
         self.trunk = nn.Sequential(*blocks)
-        c, cb, k = cfg.channels[-1], cfg.branch_channels, cfg.n_classes
-        self.mag_branch = _real_block(c, cb, cfg.branch_kernel)
-        self.mag_head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cb, k))
-        self.cplx_branch: nn.Module | None = None
-        self.cplx_head: nn.Module | None = None
-        self.attention: ChannelAttention | None = None
-        self.fused_head: nn.Module | None = None
-        if cfg.use_complex_branch:
-            self.cplx_branch = _real_block(2 * c, cb, cfg.branch_kernel)
-            self.cplx_head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cb, k))
-            self.attention = ChannelAttention(2 * cb, cfg.attention_reduction)
-            self.fused_head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * cb, k))
-        self._memory_format = torch.contiguous_format
+        c, cb = cfg.channels[-1], cfg.branch_channels
+        self.mag_branch = real_block(c, cb, cfg.branch_kernel, cfg.branch_stride)
+        self.cplx_branch = real_block(2 * c, cb, cfg.branch_kernel, cfg.branch_stride)
+        if cfg.attention == "branch":
+            self.attention: nn.Module = BranchAttention(cb)
+            fused = cb
+        else:
+            self.attention = ChannelSoftmaxAttention(cb)
+            fused = 2 * cb
+        self.total = real_block(fused, cfg.embedding_channels, (1, 1))
+        self._make_heads(cb, two_branches=True)
 
-    # -- layout -------------------------------------------------------------------------
-    def set_channels_last(self, enabled: bool = True) -> ComplexNet:
-        """Store weights and run inputs in ``channels_last`` (faster on CPU); returns self."""
-        self._memory_format = torch.channels_last if enabled else torch.contiguous_format
-        return self.to(memory_format=self._memory_format)
+    @torch.no_grad()
+    def fit_input_norm(self, specs: Sequence[np.ndarray]) -> ComplexNet:
+        """Fit the per-frequency scale ``1 / sqrt(mean |X_f|^2)`` on normal training STFTs
+        ``(2, F, T)`` (all frames of all clips); returns self. ValueError for no clips, a wrong
+        shape, or a bin that is silent in every clip."""
+        power = _mean_power(specs, self.config.n_bins)  # F
+        self.input_scale.copy_(torch.from_numpy(1.0 / np.sqrt(power)).float())
+        self._fit_stats(specs)
+        self.norm_fitted.fill_(True)
+        return self
 
-    def prepare_input(self, x: Tensor) -> Tensor:
-        """Validate ``x`` and return it as ``(B, 2, F, T)`` float in the model's memory format.
+    def normalise(self, x: Tensor) -> Tensor:
+        """Raw STFT ``(B, 2, F, T)`` -> scaled (and compressed) ``(B, 2, F, T)``."""
+        x = x * self.input_scale.to(x.dtype)[None, None, :, None]  # B, 2, F, T
+        alpha = self.config.compression
+        if alpha != 1.0:
+            p = x.square().sum(dim=1, keepdim=True)  # B, 1, F, T
+            x = x * (p + 1e-12).pow((alpha - 1.0) / 2.0)  # B, 2, F, T
+        return x
 
-        A complex ``(B, F, T)`` tensor is converted with :func:`complex_to_input`.
-        ValueError on a wrong rank, not 2 parts, or ``F != config.n_bins``.
-        """
-        if torch.is_complex(x):
-            x = complex_to_input(x)  # B, 2, F, T
-        if not torch.is_floating_point(x):
-            raise ValueError(f"ComplexNet: expected a floating or complex tensor, got {x.dtype}")
-        if x.ndim != 4:
-            raise ValueError(
-                f"ComplexNet: expected (B, 2, F, T) input (or complex (B, F, T)), "
-                f"got rank {x.ndim} shape {tuple(x.shape)}"
-            )
-        if x.shape[1] != 2:
-            raise ValueError(
-                f"ComplexNet: axis 1 must hold 2 parts (real, imaginary), got {x.shape[1]}"
-            )
-        if x.shape[2] != self.config.n_bins:
-            raise ValueError(
-                f"ComplexNet: expected F = {self.config.n_bins} frequency bins "
-                f"(n_fft {self.config.n_fft}), got {x.shape[2]}"
-            )
-        if x.shape[0] < 1 or x.shape[3] < 1:
-            raise ValueError(f"ComplexNet: empty batch or time axis, shape {tuple(x.shape)}")
-        return x.contiguous(memory_format=self._memory_format)
+    def forward(self, x: Tensor, target: Tensor | None = None) -> NetOutput:
+        raw = self.check_input(x)  # B, 2, F, T
+        z = self.trunk(self.normalise(raw))  # B, 2C, F', T'
+        fm = self.mag_branch(abs2(z).clamp_min(1e-12).sqrt())  # B, Cb, F'', T'
+        fc = self.cplx_branch(z)  # B, Cb, F'', T'
+        t = self.total(self.attention(fm, fc))  # B, E, F'', T'
+        e = self._embed(t)  # B, D
+        mag = self.mag_head(self.drop(fm.mean(dim=(2, 3))))  # B, K
+        cplx = self.cplx_head(self.drop(fc.mean(dim=(2, 3))))  # B, K
+        return NetOutput(mag, cplx, self._fused_logits(e, target), e, *self._stats_outputs(raw, e))
 
-    # -- network --------------------------------------------------------------------------
-    def encode(self, x: Tensor) -> Tensor:
-        """Input ``(B, 2, F, T)`` -> stacked bottleneck ``Z`` ``(B, 2C, F', ceil(T/16))``."""
-        x = self.prepare_input(x)  # B, 2, F, T
-        return self.trunk(x)  # B, 2C, F', T'
+    def attention_weights(self, x: Tensor) -> Tensor:
+        """Attention weights of windows ``(B, 2, F, T)``: ``(B, 2)`` ``[a_m, a_c]`` (branch
+        attention) or ``(B, 2Cb)`` channel weights."""
+        x = self.normalise(self.check_input(x))
+        z = self.trunk(x)
+        fm = self.mag_branch(abs2(z).clamp_min(1e-12).sqrt())
+        return self.attention.weights(fm, self.cplx_branch(z))
 
-    def heads(self, z: Tensor) -> ComplexNetOutput:
-        """Stacked bottleneck ``(B, 2C, F', T')`` -> logits of the heads."""
-        m = self.mag_branch(abs2(z))  # B, Cb, F', T'
-        mag = self.mag_head(m.mean(dim=(2, 3)))  # B, K
-        if self.cplx_branch is None:
-            return ComplexNetOutput(mag, None, None)
-        c = self.cplx_branch(z)  # B, Cb, F', T'
-        cplx = self.cplx_head(c.mean(dim=(2, 3)))  # B, K
-        fused = self.attention(torch.cat([m, c], dim=1))  # B, 2Cb, F', T'
-        fused = self.fused_head(fused.mean(dim=(2, 3)))  # B, K
-        return ComplexNetOutput(mag, cplx, fused)
 
-    def forward(self, x: Tensor) -> ComplexNetOutput:
-        """``(B, 2, F, T)`` (or complex ``(B, F, T)``) -> :class:`ComplexNetOutput`."""
-        z = self.encode(x)  # B, 2C, F', T'
-        return self.heads(z)  # B, K per head
-
-    def loss(self, out: ComplexNetOutput, target: Tensor) -> Tensor:
-        """Sum of the heads' mean cross-entropies (magnitude head only when ablated).
-
-        Logits ``(B, K)`` with ``target`` ``(B,)``, or per-window logits ``(B, W, K)`` (from
-        :meth:`window_logits`) with ``target`` ``(B, W)`` or ``(B,)`` (one ID per clip).
-        """
-        mag = out.mag
-        if mag.ndim == 3 and target.shape == mag.shape[:1]:
-            target = target[:, None].expand(mag.shape[:2])  # B, W
-        if mag.shape[:-1] != target.shape:
-            raise ValueError(
-                f"loss: logits {tuple(mag.shape)} do not match target {tuple(target.shape)}"
-            )
-        k = mag.shape[-1]
-        target = target.reshape(-1)  # N
-        total = mag.new_zeros((), dtype=torch.float32)
-        for logits in out:
-            if logits is not None:
-                total = total + F.cross_entropy(logits.float().reshape(-1, k), target)
-        return total
-
-    def scoring_logits(self, out: ComplexNetOutput) -> Tensor:
-        """See :func:`scoring_logits`."""
-        return scoring_logits(out)
-
-    def window_logits(
-        self,
-        x: Tensor,
-        *,
-        window: int | None = None,
-        hop: int | None = None,
-        exact: bool = False,
-    ) -> ComplexNetOutput:
-        """Per-window logits of whole clips, running the convolution trunk ONCE per clip.
-
-        ``x``: ``(B, 2, F, T)`` (or complex ``(B, F, T)``) whole clips (e.g. ``T = 313`` for
-        10 s). Windows are ``[s, s + window)`` for ``s`` in :func:`window_starts` (defaults:
-        ``config.window_frames`` and ``config.window_hop``); unless ``exact``, both must be
-        multiples of ``config.time_stride`` (16), so a window is the bottleneck frames
-        ``[s/16, (s + window)/16)``. The branches, attention and heads then run on each
-        window's bottleneck slice, exactly as for a separate window.
-
-        The result differs from running each window separately at the window edges, where the
-        full-clip trunk sees the neighbouring audio and a separate window sees zero padding;
-        a bottleneck frame's receptive field is 53 input frames, so with 64-frame windows every
-        frame reaches an edge (see the module docstring for measured differences).
-        ``exact=True`` instead runs every window separately (one batch of ``B * W`` windows:
-        the paper's procedure, about ``W * window / T`` times the trunk cost, 1.6x for 10-s
-        clips with hop 32).
-        Returns :class:`ComplexNetOutput` with ``(B, W, n_classes)`` tensors.
-
-        Scoring uses eval mode. In training mode the batch norms use the statistics of the
-        whole clips, not of separate windows: that is run-once TRAINING (e.g. on random crops
-        of 128 frames, 5 windows at hop 16 for twice the trunk cost of one window), which makes
-        training and run-once scoring see the same window edges; :meth:`loss` accepts the
-        ``(B, W, K)`` logits.
-        """
-        window = self.config.window_frames if window is None else window
-        hop = self.config.window_hop if hop is None else hop
-        ts = self.config.time_stride
-        if not exact and (window % ts or hop % ts or window < ts):
-            raise ValueError(
-                f"window ({window}) and hop ({hop}) must be positive multiples of the trunk's "
-                f"time stride {ts} (or use exact=True)"
-            )
-        x = self.prepare_input(x)  # B, 2, F, T
-        b = x.shape[0]
-        n_win = len(window_starts(x.shape[3], window, hop))
-        if exact:
-            win = split_windows(x, window, hop)  # B, W, 2, F, window
-            out = self(win.reshape(b * n_win, *win.shape[2:]))  # B*W, K per head
-            return ComplexNetOutput(
-                *(None if o is None else o.reshape(b, n_win, -1) for o in out)  # B, W, K
-            )
-        z = self.trunk(x)  # B, 2C, F', T'
-        zw = z.unfold(3, window // ts, hop // ts)[:, :, :, :n_win]  # B, 2C, F', W, w'
-        zw = zw.permute(0, 3, 1, 2, 4).reshape(b * n_win, z.shape[1], z.shape[2], window // ts)
-        zw = zw.contiguous(memory_format=self._memory_format)  # B*W, 2C, F', w'
-        out = self.heads(zw)  # B*W, K per head
-        return ComplexNetOutput(
-            *(None if o is None else o.reshape(b, n_win, -1) for o in out)  # B, W, K
+def _mean_power(specs: Sequence[np.ndarray], n_bins: int) -> np.ndarray:
+    """Mean ``|X_f|^2`` per bin over every frame of every ``(2, F, T)`` STFT (float64)."""
+    if len(specs) == 0:
+        raise ValueError("input normalisation needs at least one training STFT")
+    total, frames = np.zeros(n_bins), 0
+    for i, s in enumerate(specs):
+        if s.ndim != 3 or s.shape[0] != 2 or s.shape[1] != n_bins:
+            raise ValueError(f"clip {i}: expected a (2, {n_bins}, T) STFT, got {tuple(s.shape)}")
+        a = np.asarray(s, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError(f"clip {i} holds NaN or Inf values: the input cannot be normalised")
+        total += (a[0] ** 2 + a[1] ** 2).sum(axis=1)
+        frames += a.shape[2]
+    power = total / frames
+    silent = np.flatnonzero(~(power > 0))
+    if silent.size:
+        raise ValueError(
+            f"{silent.size} frequency bins (first: {silent[0]}) are silent in every training "
+            "clip: the input cannot be normalised"
         )
+    return power
 
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def fast_bf16_available() -> bool:
-    """True when this CPU runs bf16 convolutions natively (AMX tiles or AVX512-BF16).
-
-    Without either, oneDNN emulates bf16 and ``autocast_bf16`` is SLOWER than float32
-    (measured 3x slower on an AVX-512 Skylake server).
-    """
-    if not torch.backends.mkldnn.is_available():
-        return False
-    cpu = torch.cpu
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
-
-
-def autocast_bf16(enabled: bool = True) -> AbstractContextManager:
-    """``torch.autocast("cpu", dtype=torch.bfloat16)`` (a no-op context when disabled)."""
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)

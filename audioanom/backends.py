@@ -1,0 +1,210 @@
+"""Scoring back-ends: clip features of normal training clips in, anomaly scores out.
+
+A trained ID network is a *front-end* (:func:`audioanom.scoring.clip_embeddings`): for every
+clip it gives an embedding ``(D,)`` (the mean over the clip's windows of the network's
+penultimate layer) and the mean log-softmax of its ID logits ``(K,)``. A *back-end* is fitted
+on the NORMAL TRAINING clips of every machine ID and then scores clips of the same IDs; scores
+are "higher = more anomalous" everywhere. The log-mel-statistics baseline
+(:mod:`audioanom.baselines`) is the Gaussian back-end on hand-made features.
+
+==========  ==================================================================================
+name        score of a clip of ID ``i``
+==========  ==================================================================================
+``ce``      the paper's score: cross-entropy of the true ID, ``-mean_w log p_w(i)`` (input:
+            the mean log-softmax over windows, so the mean of the windows' cross-entropies)
+``knn``     cosine distance to the ``k``-th nearest normal training embedding of ID ``i``
+            (:class:`sklearn.neighbors.NearestNeighbors`, ``metric="cosine"``; ``k = 1`` by
+            default, as the DCASE 2023-2024 baselines of Wilkinghoff and ASDKit)
+``gauss``   squared Mahalanobis distance to a Gaussian fitted on ID ``i``'s normal training
+            embeddings, with the Ledoit-Wolf shrunk covariance
+            (:class:`sklearn.covariance.LedoitWolf`: well conditioned with fewer clips than
+            dimensions)
+==========  ==================================================================================
+
+``ce`` compares an ID with the other IDs the network knows ("more like this machine than like
+the other ones"); ``knn`` and ``gauss`` compare a clip with the normal clips of its own ID
+("like the normal sounds of this machine"), which is what an anomaly detector is asked.
+
+Every back-end raises ValueError for an ID it was not fitted on, for features with NaN or Inf
+(naming how many rows), and for a wrong shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from sklearn.covariance import LedoitWolf
+from sklearn.neighbors import NearestNeighbors
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "CrossEntropyBackend",
+    "GaussianBackend",
+    "KnnBackend",
+    "make_backend",
+]
+
+
+def _check(features: np.ndarray, ids: Iterable[object], what: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(features, dtype=np.float64)
+    ids = np.asarray([str(i) for i in ids])
+    if x.ndim != 2:
+        raise ValueError(f"{what}: features must be (N, D), got shape {x.shape}")
+    if x.shape[0] != ids.size:
+        raise ValueError(f"{what}: {x.shape[0]} feature rows but {ids.size} IDs")
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{what}: {int(bad.sum())} of {x.shape[0]} feature rows hold NaN or Inf")
+    return x, ids
+
+
+class Backend:
+    """Base of the back-ends: ``fit(features, ids)`` on normal training clips, then
+    ``score(features, ids)``. ``input`` names the front-end output a back-end reads:
+    ``"embedding"`` or ``"log_probs"``."""
+
+    name = ""
+    input = "embedding"
+
+    def __init__(self) -> None:
+        self._dims: int | None = None
+        self._ids: tuple[str, ...] = ()
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The IDs the back-end was fitted on."""
+        return self._ids
+
+    def fit(self, features: np.ndarray, ids: Sequence[object]) -> Backend:
+        """Fit per ID on normal training features ``(N, D)``; returns self."""
+        x, ids = _check(features, ids, f"{self.name}.fit")
+        if x.shape[0] == 0:
+            raise ValueError(f"{self.name}.fit: no training clips")
+        self._dims = x.shape[1]
+        self._ids = tuple(str(i) for i in np.unique(ids))
+        for i in self._ids:
+            self._fit_id(x[ids == i], i)
+        return self
+
+    def score(self, features: np.ndarray, ids: Sequence[object]) -> np.ndarray:
+        """Anomaly scores ``(N,)`` (higher = more anomalous) of features ``(N, D)``."""
+        if self._dims is None:
+            raise ValueError(f"{self.name}: score called before fit")
+        x, ids = _check(features, ids, f"{self.name}.score")
+        if x.shape[1] != self._dims:
+            raise ValueError(
+                f"{self.name}.score: features have {x.shape[1]} dims, fit had {self._dims}"
+            )
+        unknown = sorted(set(ids.tolist()) - set(self._ids))
+        if unknown:
+            raise ValueError(
+                f"{self.name}: IDs {unknown} have no normal training clips "
+                f"(fitted: {list(self._ids)})"
+            )
+        out = np.empty(x.shape[0])
+        for i in np.unique(ids):
+            rows = ids == i
+            out[rows] = self._score_id(x[rows], str(i))
+        return out
+
+    def _fit_id(self, x: np.ndarray, machine_id: str) -> None:
+        raise NotImplementedError
+
+    def _score_id(self, x: np.ndarray, machine_id: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(ids={list(self._ids)})"
+
+
+class CrossEntropyBackend(Backend):
+    """Cross-entropy of the true ID from mean log-softmax rows ``(N, K)``: column ``k`` is
+    class ``classes[k]`` (the network's ID list). Fitting only checks the shape; the IDs it
+    scores are the network's classes."""
+
+    name, input = "ce", "log_probs"
+
+    def __init__(self, classes: Sequence[str]) -> None:
+        super().__init__()
+        self.classes = tuple(str(c) for c in classes)
+        if len(self.classes) < 2:
+            raise ValueError(f"ce: needs the network's classes (2 or more), got {self.classes}")
+
+    def fit(self, features: np.ndarray, ids: Sequence[object]) -> Backend:
+        super().fit(features, ids)
+        if self._dims != len(self.classes):
+            raise ValueError(f"ce: {self._dims} log-prob columns for {len(self.classes)} classes")
+        self._ids = self.classes
+        return self
+
+    def _fit_id(self, x: np.ndarray, machine_id: str) -> None:
+        if machine_id not in self.classes:
+            raise ValueError(f"ce: ID {machine_id} is not one of the classes {list(self.classes)}")
+
+    def _score_id(self, x: np.ndarray, machine_id: str) -> np.ndarray:
+        return -x[:, self.classes.index(machine_id)]
+
+
+class KnnBackend(Backend):
+    """Cosine distance to the ``k``-th nearest normal training embedding of the same ID."""
+
+    name = "knn"
+
+    def __init__(self, k: int = 1) -> None:
+        super().__init__()
+        if k < 1:
+            raise ValueError(f"knn: k must be >= 1, got {k}")
+        self.k = k
+        self._nn: dict[str, NearestNeighbors] = {}
+
+    def _fit_id(self, x: np.ndarray, machine_id: str) -> None:
+        if x.shape[0] < self.k:
+            raise ValueError(
+                f"knn: ID {machine_id} has {x.shape[0]} training clips, fewer than k={self.k}"
+            )
+        self._nn[machine_id] = NearestNeighbors(n_neighbors=self.k, metric="cosine").fit(x)
+
+    def _score_id(self, x: np.ndarray, machine_id: str) -> np.ndarray:
+        dist, _ = self._nn[machine_id].kneighbors(x)  # N, k
+        return dist[:, -1]
+
+
+class GaussianBackend(Backend):
+    """Squared Mahalanobis distance under a per-ID Gaussian with Ledoit-Wolf covariance."""
+
+    name = "gauss"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._models: dict[str, LedoitWolf] = {}
+
+    def _fit_id(self, x: np.ndarray, machine_id: str) -> None:
+        if x.shape[0] < 2:
+            raise ValueError(
+                f"gauss: ID {machine_id} has {x.shape[0]} training clip; need 2 or more"
+            )
+        self._models[machine_id] = LedoitWolf().fit(x)
+
+    def _score_id(self, x: np.ndarray, machine_id: str) -> np.ndarray:
+        return self._models[machine_id].mahalanobis(x)
+
+
+#: Back-end names and what they are (see the module docstring).
+BACKENDS: dict[str, str] = {
+    "ce": "cross-entropy of the true ID (the paper's score)",
+    "knn": "k-NN cosine distance to the ID's normal training embeddings",
+    "gauss": "per-ID Gaussian (Ledoit-Wolf) Mahalanobis distance on embeddings",
+}
+
+
+def make_backend(name: str, *, classes: Sequence[str] = (), k: int = 1) -> Backend:
+    """A fresh back-end by name (:data:`BACKENDS`); ``classes`` for ``ce``, ``k`` for ``knn``."""
+    if name == "ce":
+        return CrossEntropyBackend(classes)
+    if name == "knn":
+        return KnnBackend(k=k)
+    if name == "gauss":
+        return GaussianBackend()
+    raise ValueError(f"unknown back-end {name!r}; known: {sorted(BACKENDS)}")

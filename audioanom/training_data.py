@@ -1,0 +1,110 @@
+"""Training data of the ID networks: which clips train, their classes, the per-class
+validation split and the random 64-frame crops an epoch draws.
+
+Pure functions on clip tables and index arrays; :mod:`audioanom.training` runs the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "class_key",
+    "class_keys",
+    "class_mapping",
+    "crop_batch",
+    "sample_crops",
+    "split_train_val",
+    "training_clips",
+]
+
+# --------------------------------------------------------------------------------------------
+# clips, classes and the validation split
+
+
+def class_key(group: object, machine_id: object) -> str:
+    """The class name of a (machine type, ID) pair: ``"fan/id_00"``."""
+    return f"{group}/{machine_id}"
+
+
+def class_keys(clips: pd.DataFrame) -> pd.Series:
+    """The class key of every row of a clip table (:func:`class_key` of its group and ID)."""
+    return clips["group"].astype(str) + "/" + clips["id"].astype(str)
+
+
+def training_clips(clips: pd.DataFrame, groups: Iterable[str] | str | None = None) -> pd.DataFrame:
+    """The normal training clips (``split == "train"``, ``label == "normal"``) of the machine
+    types ``groups`` (one name, several, or None: all); row order kept, index reset."""
+    for col in ("path", "group", "id", "label", "split"):
+        if col not in clips.columns:
+            raise ValueError(f"clip table lacks column {col!r} (has {list(clips.columns)})")
+    mask = (clips["split"] == "train") & (clips["label"] == "normal")
+    if groups is not None:
+        groups = [groups] if isinstance(groups, str) else list(groups)
+        mask &= clips["group"].astype(str).isin(groups)
+    return clips[mask].reset_index(drop=True)
+
+
+def class_mapping(keys: Iterable[object]) -> dict[str, int]:
+    """Sorted distinct class keys -> index 0..K-1 (``{"fan/id_00": 0, ...}``)."""
+    return {name: k for k, name in enumerate(sorted({str(i) for i in keys}))}
+
+
+def split_train_val(
+    clips: pd.DataFrame, val_fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out ``round(val_fraction * n)`` clips of every class (at least 1 when the class has
+    2+ clips and ``val_fraction > 0``, never all), chosen with ``default_rng(seed)``.
+
+    Returns ``(train, val)`` tables, each in the original row order.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    val_rows: list[int] = []
+    for _, part in clips.groupby(class_keys(clips), sort=True):
+        n = len(part)
+        k = min(max(int(round(n * val_fraction)), 1), n - 1) if val_fraction > 0 and n >= 2 else 0
+        if k:
+            val_rows += rng.choice(part.index.to_numpy(), size=k, replace=False).tolist()
+    is_val = clips.index.isin(val_rows)
+    return clips[~is_val], clips[is_val]
+
+
+# --------------------------------------------------------------------------------------------
+# windows
+
+
+def sample_crops(
+    n_frames: Sequence[int], crops_per_clip: int, window: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``crops_per_clip`` random window starts per clip, shuffled: ``(clip_index, start)``.
+
+    Raises ValueError naming a clip shorter than ``window`` frames.
+    """
+    n = np.asarray(n_frames, dtype=np.int64)
+    short = np.flatnonzero(n < window)
+    if short.size:
+        raise ValueError(
+            f"clip {int(short[0])} has {int(n[short[0]])} frames, fewer than one window of "
+            f"{window} ({short.size} such clips)"
+        )
+    clip_idx = np.repeat(np.arange(n.size), crops_per_clip)  # N
+    starts = rng.integers(0, n[clip_idx] - window + 1)  # N
+    order = rng.permutation(clip_idx.size)
+    return clip_idx[order], starts[order]
+
+
+def crop_batch(
+    specs: Sequence[np.ndarray], clip_idx: np.ndarray, starts: np.ndarray, window: int
+) -> np.ndarray:
+    """Windows ``(B, 2, F, window)`` float32 cut from the clips' ``(2, F, T)`` STFTs."""
+    return np.stack(
+        [
+            np.asarray(specs[c][:, :, s : s + window], dtype=np.float32)
+            for c, s in zip(clip_idx, starts, strict=True)
+        ]
+    )  # B, 2, F, window

@@ -1,0 +1,83 @@
+"""Back-ends on known embeddings: values computed by hand, per-ID fitting, loud errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audioanom.backends import (
+    CrossEntropyBackend,
+    GaussianBackend,
+    KnnBackend,
+    make_backend,
+)
+
+
+def test_knn_is_the_cosine_distance_to_the_kth_nearest_training_embedding():
+    train = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0]])
+    ids = ["a", "a", "a"]
+    test = np.array([[1.0, 1.0], [1.0, 0.1], [0.0, 3.0]])
+    d1 = KnnBackend(k=1).fit(train, ids).score(test, ["a"] * 3)
+    # [1, 1] is 45 degrees from both [1, 0] and [0, 1]; [1, 0.1] is nearest [1, 0] (and [2, 0],
+    # the same direction); [0, 3] points along [0, 1].
+    np.testing.assert_allclose(d1, [1 - 1 / np.sqrt(2), 1 - 1 / np.sqrt(1.01), 0.0], atol=1e-12)
+    d3 = KnnBackend(k=3).fit(train, ids).score(test, ["a"] * 3)
+    # the third nearest of [1, 0.1] is [0, 1]: cosine 0.1 / sqrt(1.01)
+    np.testing.assert_allclose(d3[1], 1 - 0.1 / np.sqrt(1.01), atol=1e-12)
+
+
+def test_knn_compares_with_the_same_id_only():
+    train = np.array([[1.0, 0.0], [1.0, 0.05], [0.0, 1.0], [0.05, 1.0]])
+    ids = ["a", "a", "b", "b"]
+    b = KnnBackend().fit(train, ids)
+    x = np.array([[1.0, 0.0]])
+    assert b.score(x, ["a"])[0] < 1e-12  # at home
+    assert b.score(x, ["b"])[0] > 0.9  # the same point is far from b's clips
+
+
+def test_gaussian_is_the_squared_mahalanobis_distance_of_a_known_gaussian():
+    rng = np.random.default_rng(0)
+    mu, sd = np.array([1.0, -2.0, 0.5]), np.array([0.5, 2.0, 1.0])
+    train = mu + sd * rng.standard_normal((20_000, 3))
+    test = np.array([mu, mu + [0.5, 0.0, 0.0], mu + [0.0, 4.0, 1.0]])
+    s = GaussianBackend().fit(train, ["m"] * len(train)).score(test, ["m"] * 3)
+    by_hand = (((test - mu) / sd) ** 2).sum(axis=1)  # 0, 1, 4 + 1 = 5
+    # 20,000 samples estimate each variance to sqrt(2 / 20000) = 1 %: 3 % is 3 sigma.
+    np.testing.assert_allclose(s, by_hand, rtol=0.03, atol=0.01)
+
+
+def test_gaussian_fits_each_id_on_its_own_clips():
+    rng = np.random.default_rng(1)
+    a = rng.normal(0.0, 1.0, (500, 4))
+    b = rng.normal(10.0, 1.0, (500, 4))
+    g = GaussianBackend().fit(np.r_[a, b], ["a"] * 500 + ["b"] * 500)
+    x = np.full((1, 4), 10.0)
+    assert g.score(x, ["b"])[0] < 2.0 < 100.0 < g.score(x, ["a"])[0]
+    assert g.ids == ("a", "b")
+
+
+def test_cross_entropy_reads_the_true_class_column():
+    log_probs = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+    ce = CrossEntropyBackend(["fan/id_00", "fan/id_02", "fan/id_04"]).fit(
+        log_probs, ["fan/id_00", "fan/id_04"]
+    )
+    s = ce.score(log_probs, ["fan/id_00", "fan/id_00"])
+    np.testing.assert_allclose(s, [-np.log(0.7), -np.log(0.1)])
+
+
+@pytest.mark.parametrize("name", ["knn", "gauss"])
+def test_bad_input_is_named(name):
+    b = make_backend(name)
+    with pytest.raises(ValueError, match="before fit"):
+        b.score(np.zeros((1, 2)), ["a"])
+    with pytest.raises(ValueError, match="1 of 3 feature rows hold NaN or Inf"):
+        b.fit(np.array([[0.0, 1.0], [np.nan, 1.0], [1.0, 0.0]]), ["a"] * 3)
+    b.fit(np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]), ["a"] * 3)
+    with pytest.raises(ValueError, match=r"IDs \['z'\] have no normal training clips"):
+        b.score(np.zeros((1, 2)), ["z"])
+    with pytest.raises(ValueError, match="3 dims, fit had 2"):
+        b.score(np.zeros((1, 3)), ["a"])
+    with pytest.raises(ValueError, match="2 feature rows but 1 IDs"):
+        b.score(np.zeros((2, 2)), ["a"])
+    with pytest.raises(ValueError, match="unknown back-end"):
+        make_backend("svm")
