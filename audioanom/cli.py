@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a machine-sound model on normal clips (checkpointed)")
     _add_machine_arguments(p)
     p.add_argument(
-        "--epochs", type=int, default=None, help="maximum epochs (default: 80; early stopping)"
+        "--epochs", type=int, default=None, help="maximum epochs (default: 30; early stopping)"
     )
     p.add_argument(
         "--model", default=None, choices=["tiny", "small", "paper"], help="network size preset"
