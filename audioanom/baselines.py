@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .audio import read_audio
-from .backends import GaussianBackend
+from .backends import GaussianBackend, fit_score
 
 __all__ = [
     "BASELINE_NAME",
@@ -132,7 +132,9 @@ def logmel_gaussian_scores(
     group, id, label, split`` (+ ``anomaly_kind`` when present) and ``score``.
 
     The Gaussian of each ``(group, id)`` is fitted on that ID's normal training clips; an ID
-    without any is not scored and is reported by a ValueError naming it.
+    without any is not scored and is reported by a ValueError naming it. Training clips get
+    cross-fitted scores (:func:`audioanom.backends.fit_score`), so that a threshold taken from
+    them holds on new clips.
     """
     for col in ("path", "group", "id", "label", "split"):
         if col not in clips.columns:
@@ -143,8 +145,7 @@ def logmel_gaussian_scores(
     missing = sorted(set(key) - set(key[train]))
     if missing:
         raise ValueError(f"{BASELINE_NAME}: no normal training clips for {missing}")
-    backend = GaussianBackend().fit(feats[train], key[train])
     cols = [c for c in ("path", "group", "id", "label", "split", "anomaly_kind") if c in clips]
     out = clips[cols].reset_index(drop=True).copy()
-    out["score"] = backend.score(feats, key)
+    out["score"] = fit_score(GaussianBackend(), feats, key, train)
     return out

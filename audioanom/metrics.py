@@ -39,9 +39,11 @@ Two rules, each reported with precision, recall, F1 and the confusion matrix
 * :func:`train_threshold`: fitted on the scores of NORMAL TRAINING clips only, default the
   90th percentile (about 10 % of normal clips flagged, as in the DCASE 2021+ baselines, which
   take the 90th percentile of a gamma fit to training scores). ``rule="mean_std"`` takes
-  ``mean + k * std`` instead. This is the honest, deployable rule. Training clips are usually
-  scored by the model trained on them (in-sample), so their scores tend to be low and the
-  threshold too: expect more false alarms on test than the nominal 10 %.
+  ``mean + k * std`` instead. This is the honest, deployable rule. The back-ends give training
+  clips cross-fitted scores (:func:`audioanom.backends.fit_score`: each scored by a back-end
+  fitted without it), so the threshold is not set by in-sample distances; the network (or
+  autoencoder) itself has still seen most of those clips, so expect somewhat more false alarms
+  on test than the nominal 10 %.
 
 Comparison with the paper
 -------------------------
