@@ -19,7 +19,9 @@ no-stats      without the statistics target
 arcface       ArcFace head (margin 0.2, scale 16) on the embedding
 mixup         mixup of windows (alpha 0.5)
 mixup-compress  mixup and magnitude compression ``|x|^0.3`` of the input (phase kept)
-mixup-channel   mixup and the channel attention
+mixup-channel   mixup and the channel attention (the library's default since)
+mixup-channel-60  the same, at most 60 epochs instead of 30 (early stopping as before)
+mixup-channel-seed1  the default with training seed 1 (crops, order, mixup, initial weights)
 ============  ==================================================================================
 
 Each variant takes 5-15 minutes on 2 CPU cores. Prints a table and writes
@@ -68,6 +70,14 @@ CHANGES = {
     "mixup-compress": {"train": {"mixup_alpha": 0.5}, "model": {"compression": 0.3}},
     "mixup-channel": {
         "train": {"mixup_alpha": 0.5},
+        "model": {"attention": "channel", "branch_channels": 4},
+    },
+    "mixup-channel-60": {
+        "train": {"mixup_alpha": 0.5, "epochs": 60},
+        "model": {"attention": "channel", "branch_channels": 4},
+    },
+    "mixup-channel-seed1": {
+        "train": {"mixup_alpha": 0.5, "seed": 1},
         "model": {"attention": "channel", "branch_channels": 4},
     },
 }
