@@ -22,6 +22,7 @@ mixup-compress  mixup and magnitude compression ``|x|^0.3`` of the input (phase 
 mixup-channel   mixup and the channel attention (the library's default since)
 mixup-channel-60  the same, at most 60 epochs instead of 30 (early stopping as before)
 mixup-channel-seed1  the default with training seed 1 (crops, order, mixup, initial weights)
+mixup-channel-seed2  the same with seed 2
 ============  ==================================================================================
 
 Each variant takes 5-15 minutes on 2 CPU cores. Prints a table and writes
@@ -78,6 +79,10 @@ CHANGES = {
     },
     "mixup-channel-seed1": {
         "train": {"mixup_alpha": 0.5, "seed": 1},
+        "model": {"attention": "channel", "branch_channels": 4},
+    },
+    "mixup-channel-seed2": {
+        "train": {"mixup_alpha": 0.5, "seed": 2},
         "model": {"attention": "channel", "branch_channels": 4},
     },
 }
