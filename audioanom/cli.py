@@ -144,7 +144,7 @@ def _types(text: str) -> list[str]:
 
 
 def _machine_setup(args: argparse.Namespace):
-    from .pipeline import open_machine_clips, run_dir
+    from .machines.pipeline import open_machine_clips, run_dir
 
     clips = open_machine_clips(
         args.dataset, data_dir=args.data_dir, smoke=args.smoke, seed=args.seed
@@ -163,7 +163,7 @@ def _machine_setup(args: argparse.Namespace):
 def _cmd_train(args: argparse.Namespace) -> int:
     """``audioanom train``: train the networks (per ``--scope``) or the autoencoder (per type)
     into the run folder; prints where each model went and how its training ended."""
-    from .pipeline import (
+    from .machines.pipeline import (
         default_ae_config,
         default_model_config,
         default_train_config,
@@ -208,8 +208,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     """``audioanom score``: score every clip of the types with the saved models and every
     back-end (plus the log-mel Gaussian), write one CSV per method and the tables, print the
     per-ID AUC/pAUC."""
-    from .pipeline import evaluate_all
-    from .scoring import EmbedConfig
+    from .machines.pipeline import evaluate_all
+    from .machines.scoring import EmbedConfig
 
     clips, types, out = _machine_setup(args)
     variants = ("complex", "magnitude") if args.variant == "all" else (args.variant,)

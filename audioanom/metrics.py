@@ -40,8 +40,8 @@ Two rules, each reported with precision, recall, F1 and the confusion matrix
   90th percentile (about 10 % of normal clips flagged, as in the DCASE 2021+ baselines, which
   take the 90th percentile of a gamma fit to training scores). ``rule="mean_std"`` takes
   ``mean + k * std`` instead. This is the honest, deployable rule. The back-ends give training
-  clips cross-fitted scores (:func:`audioanom.backends.fit_score`: each scored by a back-end
-  fitted without it), so the threshold is not set by in-sample distances; the network (or
+  clips cross-fitted scores (:func:`audioanom.machines.backends.fit_score`: each scored by a
+  back-end fitted without it), so the threshold is not set by in-sample distances; the network (or
   autoencoder) itself has still seen most of those clips, so expect somewhat more false alarms
   on test than the nominal 10 %.
 

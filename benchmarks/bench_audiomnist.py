@@ -49,9 +49,9 @@ def _timed(stages: dict, name: str, fn: Callable[[], object]):
 
 def run_pipeline(clips, *, n_components: float | int, n_clusters: int, seed: int) -> tuple:
     """One pass of the exploration; returns (stage timings, outputs)."""
-    from audioanom.detectors import fit_isolation_forest, fit_pca, isolation_forest_scores
-    from audioanom.embedding import error_patterns, kmeans_labels, pacmap_embedding
-    from audioanom.features import AUDIOMNIST_FFT, extract_features
+    from audioanom.digits.detectors import fit_isolation_forest, fit_pca, isolation_forest_scores
+    from audioanom.digits.embedding import error_patterns, kmeans_labels, pacmap_embedding
+    from audioanom.digits.features import AUDIOMNIST_FFT, extract_features
 
     stages: dict[str, dict] = {}
     X = _timed(stages, "features", lambda: extract_features(clips, AUDIOMNIST_FFT, n_jobs=2))
@@ -90,7 +90,7 @@ def main() -> None:
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     from audioanom.datasets import filter_clips, load_dataset
-    from audioanom.embedding import warm_up_pacmap
+    from audioanom.digits.embedding import warm_up_pacmap
 
     t_import = time.perf_counter() - t0
     t0 = time.perf_counter()

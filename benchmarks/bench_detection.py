@@ -1,12 +1,12 @@
 """Detection quality of the complex network's design choices, each measured on/off in one run.
 
-Every variant is trained by the library (:func:`audioanom.pipeline.train_network`, early
+Every variant is trained by the library (:func:`audioanom.machines.pipeline.train_network`, early
 stopping on the validation loss) on the default synthetic machines and scored with every
 back-end; the log-mel Gaussian is measured in the same run. Rows: mean AUC and pAUC over the
 16 machine IDs (and per type) for each (variant, back-end), plus the baseline.
 
 Variants (each one or two changes from ``default``, the first design; ``mixup-channel`` is the
-notebooks' configuration since, :data:`audioanom.pipeline.DEFAULT_DESIGN`):
+notebooks' configuration since, :data:`audioanom.machines.pipeline.DEFAULT_DESIGN`):
 
 ============  ==================================================================================
 default       small preset, one network over all types (16 classes), branch attention,
@@ -43,9 +43,8 @@ from pathlib import Path
 import pandas as pd
 
 from audioanom import paths
-from audioanom.baselines import BASELINE_NAME
-from audioanom.machine_tables import evaluate_scores
-from audioanom.pipeline import (
+from audioanom.machines.baselines import BASELINE_NAME
+from audioanom.machines.pipeline import (
     baseline_scores,
     default_model_config,
     default_train_config,
@@ -53,6 +52,7 @@ from audioanom.pipeline import (
     open_machine_clips,
     train_network,
 )
+from audioanom.machines.tables import evaluate_scores
 
 RESULTS = Path(__file__).resolve().parent / "results" / "detection.json"
 TYPES = ("fan", "pump", "slider", "valve")

@@ -2,7 +2,7 @@
 
 Measures, on ``--threads`` torch threads (default 1, i.e. one core):
 
-* complex STFT of a 10-s clip (``audioanom.machine_features.complex_stft``, (2, 513, 313)),
+* complex STFT of a 10-s clip (``audioanom.machines.features.complex_stft``, (2, 513, 313)),
   from a signal in memory and from a WAV file (read + STFT), and loading it from the cache;
 * log-mel (128 mels) + 5-frame stacking of a 10-s clip (309 x 640 vectors);
 * autoencoder training throughput: vectors/s of full steps (forward, backward, Adam) at
@@ -31,8 +31,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audioanom import autoencoder as ae
-from audioanom import machine_features as mf
+from audioanom.machines import autoencoder as ae
+from audioanom.machines import features as mf
 
 SR = 16000
 CLIP_SECONDS = 10.0

@@ -1,12 +1,12 @@
 """Speed of the machine-sound front-end on this machine, as ratios measured in one run.
 
-For each network preset (:data:`audioanom.pipeline.MODEL_PRESETS`) and variant (the complex
+For each network preset (:data:`audioanom.machines.pipeline.MODEL_PRESETS`) and variant (the complex
 network and its magnitude-only ablation), in fp32 and, where this CPU runs it natively, bf16
 autocast:
 
 * training: 64-frame windows per second of a full step (forward, backward, Adam, batch 32);
 * scoring: whole 10-s clips (9 windows, each on its own) per second through
-  :func:`audioanom.scoring.embed_specs`;
+  :func:`audioanom.machines.scoring.embed_specs`;
 
 plus the complex STFT of a 10-s clip (in memory and from a WAV file) as a multiple of real
 time, and, measured in the same run, a float32 GEMM (2048 x 2048) in GFLOP/s: every network
@@ -37,12 +37,12 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from audioanom.machine_features import StftConfig, clip_stft, complex_stft
-from audioanom.nn import count_parameters
-from audioanom.pipeline import model_config
+from audioanom.machines.features import StftConfig, clip_stft, complex_stft
+from audioanom.machines.nn import count_parameters
+from audioanom.machines.pipeline import model_config
+from audioanom.machines.scoring import EmbedConfig, embed_specs
+from audioanom.machines.training import build_network
 from audioanom.runtime import autocast_context, fast_bf16_available, torch_threads
-from audioanom.scoring import EmbedConfig, embed_specs
-from audioanom.training import build_network
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CLIP_FRAMES = 313  # 10 s at 16 kHz, hop 512, centred frames

@@ -53,7 +53,7 @@ def tone(
 
 def tiny_net_config(dropout: float = 0.0, n_classes: int = 3, **overrides):
     """A narrow network with n_fft 256 (129 bins): fast on a shared 2-core machine."""
-    from audioanom.nn import ComplexNetConfig
+    from audioanom.machines.nn import ComplexNetConfig
 
     return ComplexNetConfig(
         n_fft=256,

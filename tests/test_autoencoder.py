@@ -1,4 +1,5 @@
-"""The DCASE 2020 baseline autoencoder (audioanom.autoencoder), toy data and the real samples."""
+"""The DCASE 2020 baseline autoencoder (audioanom.machines.autoencoder), toy data and the real
+samples."""
 
 import matplotlib
 
@@ -11,9 +12,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from audioanom import autoencoder as ae  # noqa: E402
-from audioanom import machine_features as mf  # noqa: E402
-from audioanom.plotting_machines import plot_training_curves  # noqa: E402
+from audioanom.machines import autoencoder as ae  # noqa: E402
+from audioanom.machines import features as mf  # noqa: E402
+from audioanom.machines.plots import plot_training_curves  # noqa: E402
 from tests.conftest import shared  # noqa: E402
 
 SMALL = ae.AutoencoderConfig(epochs=2, batch_size=128)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audioanom.backends import (
+from audioanom.machines.backends import (
     CrossEntropyBackend,
     GaussianBackend,
     KnnBackend,

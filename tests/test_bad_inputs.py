@@ -480,7 +480,7 @@ def test_check_warns_about_clips_too_short_for_the_networks(tmp_path, capsys):
 def test_machine_clip_loading_names_the_bad_clip(corpus, kind, tmp_path):
     """Training (``stft_table``) and scoring (``stft_table``, ``vectors_table``) raise naming the
     clip: a bad clip never turns into a score of 0."""
-    from audioanom.machine_features import stft_table, vectors_table
+    from audioanom.machines.features import stft_table, vectors_table
 
     good, bad = corpus[GOOD_KIND], corpus[kind]
     for load in (stft_table, vectors_table):
@@ -493,14 +493,14 @@ def test_machine_clip_loading_names_the_bad_clip(corpus, kind, tmp_path):
 
 def test_machine_clip_loading_refuses_a_0_01_s_clip(corpus):
     """A 0.01-s clip is readable audio but has no STFT frame: refused, never scored."""
-    from audioanom.machine_features import stft_table
+    from audioanom.machines.features import stft_table
 
     with pytest.raises(ValueError, match="signal of 160 samples is too short"):
         stft_table([corpus["0.01 s clip"]], cache=False)
 
 
 def test_machine_clip_loading_names_a_too_short_clip(corpus):
-    from audioanom.machine_features import stft_table
+    from audioanom.machines.features import stft_table
 
     path = corpus["0.01 s clip"]
     with pytest.raises(ValueError, match=re.escape(str(path))):
@@ -510,7 +510,7 @@ def test_machine_clip_loading_names_a_too_short_clip(corpus):
 def test_a_clip_shorter_than_one_window_is_named_before_training_or_scoring():
     """313 frames pass, 40 frames do not: the error names the short clip and counts them."""
     from audioanom.audio import AudioError
-    from audioanom.machine_features import require_windows
+    from audioanom.machines.features import require_windows
 
     specs = [np.zeros((2, 5, 313)), np.zeros((2, 5, 40)), np.zeros((2, 5, 63))]
     require_windows(specs[:1], ["a.wav"], 64)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audioanom.baselines import LogMelStatsConfig, log_mel_stats, logmel_gaussian_scores
+from audioanom.machines.baselines import LogMelStatsConfig, log_mel_stats, logmel_gaussian_scores
 from audioanom.metrics import auc_pauc
 
 SR = 16_000

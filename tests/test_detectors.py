@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from audioanom.detectors import (
+from audioanom.digits.detectors import (
     fit_isolation_forest,
     fit_pca,
     isolation_forest_scores,
     score_with_both,
 )
-from audioanom.features import FFTConfig, clip_spectra, read_signals, reconstruct_waveform
+from audioanom.digits.features import FFTConfig, clip_spectra, read_signals, reconstruct_waveform
 from tests.conftest import tone
 
 

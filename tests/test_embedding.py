@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from audioanom.embedding import (
+from audioanom.digits.embedding import (
     best_k,
     cluster_profiles,
     error_patterns,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from audioanom.datasets import load_fsdd
-from audioanom.evaluation import (
+from audioanom.digits.evaluation import (
     auc_by_kind,
     auc_table,
     cluster_recovery,
@@ -22,7 +22,7 @@ from audioanom.evaluation import (
     roc_auc,
     wide_auc,
 )
-from audioanom.features import AUDIOMNIST_FFT, FFTConfig, MelConfig
+from audioanom.digits.features import AUDIOMNIST_FFT, FFTConfig, MelConfig
 from tests.conftest import shared, tone
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audioanom.exploration import (
+from audioanom.digits.exploration import (
     choose_samples,
     explore,
     open_digit_clips,
@@ -16,7 +16,7 @@ from audioanom.exploration import (
     smoke_subset,
     write_scores,
 )
-from audioanom.features import FFTConfig, read_signals
+from audioanom.digits.features import FFTConfig, read_signals
 from tests.conftest import tone
 
 

@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-import audioanom.features as features_module
+import audioanom.digits.features as features_module
 from audioanom.audio import AudioError
-from audioanom.features import (
+from audioanom.digits.features import (
     AUDIOMNIST_FFT,
     ClipTruncatedWarning,
     FFTConfig,
@@ -149,7 +149,9 @@ def test_mel_aligned_stretches_the_word_not_the_silence():
     assert trimmed < 0.5 < untrimmed
 
 
-@pytest.mark.filterwarnings("ignore::audioanom.features.ClipTruncatedWarning")  # cut on purpose
+@pytest.mark.filterwarnings(
+    "ignore::audioanom.digits.features.ClipTruncatedWarning"
+)  # cut on purpose
 def test_threads_and_serial_give_the_same_rows(write_wav):
     files = _clips(write_wav, n=5)
     c = FFTConfig(n_samples=2048)
@@ -164,7 +166,9 @@ def test_threads_and_serial_give_the_same_rows(write_wav):
     )
 
 
-@pytest.mark.filterwarnings("ignore::audioanom.features.ClipTruncatedWarning")  # cut on purpose
+@pytest.mark.filterwarnings(
+    "ignore::audioanom.digits.features.ClipTruncatedWarning"
+)  # cut on purpose
 def test_cache_hit_returns_the_same_array_without_reading_files(write_wav, monkeypatch):
     files = _clips(write_wav, n=3)
     c = FFTConfig(n_samples=2048)

@@ -1,4 +1,5 @@
-"""Complex STFT, cache, windows, mel filterbank and log-mel vectors (audioanom.machine_features)."""
+"""Complex STFT, cache, windows, mel filterbank and log-mel vectors
+(audioanom.machines.features)."""
 
 import os
 import sys
@@ -11,9 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from audioanom import machine_features as mf  # noqa: E402
 from audioanom.audio import AudioError  # noqa: E402
-from audioanom.plotting_machines import (  # noqa: E402
+from audioanom.machines import features as mf  # noqa: E402
+from audioanom.machines.plots import (  # noqa: E402
     instantaneous_frequency_deviation,
     plot_stft_views,
 )

@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from audioanom import metrics as m  # noqa: E402
-from audioanom.plotting_machines import (  # noqa: E402
+from audioanom.machines.plots import (  # noqa: E402
     plot_auc_bars,
     plot_decision_confusion,
     plot_id_confusion,

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from audioanom.nn import (
+from audioanom.machines.nn import (
     BranchAttention,
     ChannelSoftmaxAttention,
     ComplexBatchNorm2d,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from audioanom.nn import (
+from audioanom.machines.nn import (
     ArcMarginHead,
     ComplexNet,
     ComplexNetConfig,
@@ -127,7 +127,7 @@ def test_branch_attention_weighs_the_two_branches():
     assert a.shape == (3, 2)
     torch.testing.assert_close(a.sum(dim=1), torch.ones(3))
     # the fused map is a_m F_m + a_c F_c: recompute it from the branches by hand
-    from audioanom.nn import abs2
+    from audioanom.machines.nn import abs2
 
     with torch.no_grad():
         z = net.trunk(net.normalise(x))

@@ -12,10 +12,9 @@ import pytest
 import soundfile as sf
 from sklearn.metrics import roc_auc_score
 
-from audioanom.baselines import BASELINE_NAME
 from audioanom.datasets import load_dcase2020
-from audioanom.machine_tables import SCORE_COLUMNS, method_name, method_slug
-from audioanom.pipeline import (
+from audioanom.machines.baselines import BASELINE_NAME
+from audioanom.machines.pipeline import (
     default_ae_config,
     evaluate_all,
     model_config,
@@ -25,7 +24,8 @@ from audioanom.pipeline import (
     train_autoencoder_type,
     train_network,
 )
-from audioanom.training import TrainConfig
+from audioanom.machines.tables import SCORE_COLUMNS, method_name, method_slug
+from audioanom.machines.training import TrainConfig
 
 SR = 16000
 SECONDS = 2.2  # 69 frames: one 64-frame window and a second one aligned to the end
@@ -175,7 +175,7 @@ def test_a_cpu_budget_training_detects_strong_anomalies(tmp_path):
     training clips of 4 s per ID: the tiny complex network, trained for under a minute on one
     core, detects them with the default back-end (mean AUC >= 0.9 over the 8 IDs)."""
     from audioanom.datasets.synthetic import load_synthetic_machines
-    from audioanom.pipeline import DEFAULT_BACKEND, network_scores
+    from audioanom.machines.pipeline import DEFAULT_BACKEND, network_scores
     from audioanom.synth.machines import generate_machines
 
     root = tmp_path / "strong"

@@ -12,10 +12,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from audioanom.detectors import fit_pca  # noqa: E402
-from audioanom.embedding import cluster_profiles  # noqa: E402
-from audioanom.exploration import SampleReconstruction  # noqa: E402
-from audioanom.plotting_digits import (  # noqa: E402
+from audioanom.digits.detectors import fit_pca  # noqa: E402
+from audioanom.digits.embedding import cluster_profiles  # noqa: E402
+from audioanom.digits.exploration import SampleReconstruction  # noqa: E402
+from audioanom.digits.plots import (  # noqa: E402
     plot_auc_by_kind,
     plot_auc_table,
     plot_cluster_profiles,

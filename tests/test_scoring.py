@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from audioanom.machine_features import StftConfig, window_starts
-from audioanom.nn import ComplexNet, MagnitudeNet
-from audioanom.scoring import EmbedConfig, embed_clips, embed_specs
+from audioanom.machines.features import StftConfig, window_starts
+from audioanom.machines.nn import ComplexNet, MagnitudeNet
+from audioanom.machines.scoring import EmbedConfig, embed_clips, embed_specs
 from tests.conftest import tiny_net_config
 
 TINY = tiny_net_config()

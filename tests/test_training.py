@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from audioanom.nn import ComplexNet
-from audioanom.runtime import fast_bf16_available, resolve_device, resolve_precision
-from audioanom.training import (
+from audioanom.machines.nn import ComplexNet
+from audioanom.machines.training import (
     HISTORY_COLUMNS,
     CheckpointMismatch,
     TrainConfig,
@@ -26,6 +25,7 @@ from audioanom.training import (
     train_model,
     training_clips,
 )
+from audioanom.runtime import fast_bf16_available, resolve_device, resolve_precision
 from tests.conftest import tiny_net_config
 
 TINY = tiny_net_config(dropout=0.1)

@@ -90,8 +90,8 @@ def test_machine_notebooks_train_then_report_numbers_that_the_csvs_confirm(tmp_p
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
-    from audioanom.machine_tables import method_slug
-    from audioanom.pipeline import run_dir
+    from audioanom.machines.pipeline import run_dir
+    from audioanom.machines.tables import method_slug
 
     monkeypatch.setenv("AUDIOANOM_FIGURES", str(tmp_path / "figures"))
     monkeypatch.setenv("AUDIOANOM_BUILD", str(tmp_path / "build"))

@@ -1,7 +1,7 @@
 """Two-dimensional maps of feature rows (PaCMAP) and clusters on them (k-means, silhouette).
 
 * :func:`pacmap_embedding` -- a seeded PaCMAP map. Wide inputs are first projected onto their
-  leading principal components (:func:`audioanom.detectors.fit_pca`, 100 by default, exactly
+  leading principal components (:func:`audioanom.digits.detectors.fit_pca`, 100 by default, exactly
   what PaCMAP does internally with a slower truncated SVD), so a map of 3,000 x 4,001 spectra
   costs about as much as one of 3,000 x 100.
 * :func:`kmeans_labels`, :func:`silhouette_by_k`, :func:`silhouette_per_sample` -- k-means on

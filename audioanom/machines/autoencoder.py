@@ -3,7 +3,7 @@
 As the official Keras baseline (github.com/y-kawagu/dcase2020_task2_baseline,
 ``keras_model.py``, ``00_train.py``, ``01_test.py``):
 
-* input: 640-dim log-mel vectors (128 mels x 5 frames, :mod:`audioanom.machine_features`);
+* input: 640-dim log-mel vectors (128 mels x 5 frames, :mod:`audioanom.machines.features`);
 * dense 640-128-128-128-128-8-128-128-128-128-640, each hidden layer (the 8-unit bottleneck
   included) followed by BatchNorm and ReLU, linear output;
 * loss MSE, Adam (lr 1e-3), 100 epochs, batch 512, shuffled every epoch, 10 % validation;
@@ -43,8 +43,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .machine_features import LogMelConfig, vectors_table
-from .runtime import atomic_torch_save, torch_threads
+from ..runtime import atomic_torch_save, torch_threads
+from .features import LogMelConfig, vectors_table
 
 __all__ = [
     "AutoencoderConfig",
@@ -390,9 +390,9 @@ def real_data_check(
     ``root`` defaults to ``<shared data>/mimii_dcase2020_samples``. With so few test clips the
     AUC is a sanity check of the pipeline on real recordings, not a benchmark.
     """
-    from . import paths
-    from .datasets import load_dataset
-    from .metrics import auc_pauc
+    from .. import paths
+    from ..datasets import load_dataset
+    from ..metrics import auc_pauc
 
     root = Path(root) if root is not None else paths.shared_data() / "mimii_dcase2020_samples"
     clips = load_dataset("dcase2020", root).clips

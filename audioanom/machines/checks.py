@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .audio import read_audio
+from .. import paths
+from ..audio import read_audio
+from ..metrics import per_id_metrics
 from .autoencoder import AutoencoderConfig
 from .backends import BACKENDS
 from .baselines import LogMelStatsConfig
-from .machine_features import StftConfig, complex_stft
-from .metrics import per_id_metrics
+from .features import StftConfig, complex_stft
 from .nn import ComplexNetConfig
 from .pipeline import baseline_scores, network_scores, survey_types
 from .scoring import EmbedConfig
@@ -69,7 +69,7 @@ def fsdd_task_clips(root: str | Path | None = None, *, normal_digit: int = 6) ->
     """The FSDD clip table as an ID task: ``group`` = :data:`FSDD_GROUP`, ``id`` = speaker,
     ``digit`` kept; the normal training clips (takes 5-49 of ``normal_digit``) and every test
     take (0-4) of every digit."""
-    from .datasets import load_dataset
+    from ..datasets import load_dataset
 
     root = Path(root) if root is not None else paths.shared_data() / "fsdd"
     clips = load_dataset("fsdd", root, normal_digit=normal_digit).clips
@@ -152,8 +152,8 @@ def fsdd_id_task(
 @dataclass(frozen=True)
 class RealSamplesCheck:
     """Result of :func:`real_samples_check`: ``status`` per machine type
-    (:func:`audioanom.pipeline.survey_types`), the per-method AUC/pAUC on the checked ID, the
-    score table, notes."""
+    (:func:`audioanom.machines.pipeline.survey_types`), the per-method AUC/pAUC on the checked
+    ID, the score table, notes."""
 
     status: pd.DataFrame
     per_id: pd.DataFrame
@@ -171,7 +171,7 @@ def real_samples_check(
 ) -> RealSamplesCheck:
     """Train the autoencoder and fit the log-mel Gaussian on the real training clips of one
     machine ID of the DCASE 2020 samples and score its test clips (module docstring)."""
-    from .datasets import load_dataset
+    from ..datasets import load_dataset
     from .pipeline import autoencoder_scores, train_autoencoder_type
 
     t0 = time.perf_counter()

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
-from . import paths
+from .. import paths
 
 STYLE_FILE = Path(__file__).with_name("audioanom.mplstyle")
 
@@ -229,7 +229,7 @@ def plot_clip_examples(
     ``clips`` is a clip table (a few rows); audio is read with :func:`audioanom.audio.read_audio`
     (resampled to ``sr`` when given).
     """
-    from .audio import read_audio
+    from ..audio import read_audio
 
     n = len(clips)
     if n == 0:
@@ -268,7 +268,7 @@ def plot_kind_gallery(
     so a reader sees what each kind of fault changes. ``clips`` needs ``path``, ``row`` and
     ``kind`` columns (the synthetic sets have them); ``seconds`` crops the display.
     """
-    from .audio import read_audio
+    from ..audio import read_audio
 
     rows = sorted(clips[row].unique())
     if not rows:

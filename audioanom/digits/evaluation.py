@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .datasets.table import filter_clips
+from ..datasets.table import filter_clips
 from .detectors import fit_pca, score_with_both
 from .features import AUDIOMNIST_FFT, FeatureConfig, FFTConfig, MelConfig, extract_features
 
@@ -324,7 +324,7 @@ def wide_auc(table: pd.DataFrame, overall: str = "all", column: str = "group") -
 # --------------------------------------------------------------------------- anomaly-kind clusters
 
 #: The error-pattern forms of :func:`kind_cluster_benchmark`: keyword arguments of
-#: :func:`audioanom.embedding.error_patterns`.
+#: :func:`audioanom.digits.embedding.error_patterns`.
 PATTERN_FORMS: dict[str, dict[str, bool]] = {
     "share": {"normalize": True, "log": False},
     "log error": {"normalize": False, "log": True},

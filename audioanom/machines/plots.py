@@ -20,8 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import auc as sk_auc
 
-from .metrics import ThresholdResult, binary_labels, roc_points
-from .plotting import _axes, tight_grid, time_frequency_image
+from ..metrics import ThresholdResult, binary_labels, roc_points
+from ..plotting import _axes, tight_grid, time_frequency_image
 
 __all__ = [
     "instantaneous_frequency_deviation",

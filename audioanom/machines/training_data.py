@@ -1,7 +1,7 @@
 """Training data of the ID networks: which clips train, their classes, the per-class
 validation split and the random 64-frame crops an epoch draws.
 
-Pure functions on clip tables and index arrays; :mod:`audioanom.training` runs the loop.
+Pure functions on clip tables and index arrays; :mod:`audioanom.machines.training` runs the loop.
 """
 
 from __future__ import annotations

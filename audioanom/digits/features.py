@@ -46,8 +46,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .audio import AudioError, read_audio
+from .. import paths
+from ..audio import AudioError, read_audio
 
 CACHE_VERSION = 2  # bump when the computation of a config changes (2: truncation records)
 
@@ -387,7 +387,7 @@ def truncated_clips(
 ) -> pd.DataFrame:
     """The clips that ``config`` cuts: DataFrame ``path, seconds, kept_seconds`` (durations at
     ``config.target_sr``, from the file headers; empty when none is cut). No warning."""
-    from .audio import audio_info
+    from ..audio import audio_info
 
     files = _as_paths(clips)
     lengths = []

@@ -15,10 +15,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..plotting import _axes, tight_grid
 from .detectors import PCAModel
 from .embedding import ClusterProfiles
 from .exploration import SampleReconstruction
-from .plotting import _axes, tight_grid
 
 _CATEGORICAL = plt.get_cmap("tab10")
 
@@ -444,8 +444,8 @@ def plot_cluster_profiles(
 def plot_cluster_recovery(
     table: pd.DataFrame, *, metric: str = "ari", ax: Axes | None = None
 ) -> Figure:
-    """A :func:`audioanom.evaluation.kind_cluster_benchmark` table as grouped horizontal bars:
-    one group per feature variant, one bar per pattern form and clustering."""
+    """A :func:`audioanom.digits.evaluation.kind_cluster_benchmark` table as grouped
+    horizontal bars: one group per feature variant, one bar per pattern form and clustering."""
     if metric not in ("ari", "purity"):
         raise ValueError(f"metric must be 'ari' or 'purity', got {metric!r}")
     missing = {"features", "pattern", "clustering", metric} - set(table.columns)

@@ -1,7 +1,7 @@
 """The magnitude-only ablation: a real-valued network of the same depth that never sees phase.
 
-Same input as :class:`audioanom.nn.model.ComplexNet` (the raw complex STFT window ``(B, 2, F,
-T)``, so the two are trained and scored by the same code), but its first operation is
+Same input as :class:`audioanom.machines.nn.model.ComplexNet` (the raw complex STFT window
+``(B, 2, F, T)``, so the two are trained and scored by the same code), but its first operation is
 ``log10(|X|^2 + 1e-10)``, standardised per frequency bin with a mean and standard deviation
 fitted on the normal training clips (buffers, saved with the model). Nothing after that depends
 on the phase: replacing the phase of the input leaves every output unchanged (tested).

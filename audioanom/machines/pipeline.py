@@ -2,14 +2,14 @@
 
 Methods in every table (``method`` column of a score table)
 -----------------------------------------------------------
-* ``complex net (<back-end>)``: the self-supervised complex network (:mod:`audioanom.nn`,
-  Kim et al. 2021) as a front-end (:mod:`audioanom.scoring`), scored by each back-end of
-  :mod:`audioanom.backends` (``ce``: the paper's cross-entropy of the true ID; ``knn``;
+* ``complex net (<back-end>)``: the self-supervised complex network (:mod:`audioanom.machines.nn`,
+  Kim et al. 2021) as a front-end (:mod:`audioanom.machines.scoring`), scored by each back-end of
+  :mod:`audioanom.machines.backends` (``ce``: the paper's cross-entropy of the true ID; ``knn``;
   ``gauss``);
 * ``magnitude-only (<back-end>)``: the real-valued ablation that never sees phase
-  (:class:`audioanom.nn.MagnitudeNet`), same training, windows and back-ends;
-* ``autoencoder``: the DCASE 2020 Task 2 baseline (:mod:`audioanom.autoencoder`);
-* ``log-mel Gaussian``: the simple baseline (:mod:`audioanom.baselines`), no training.
+  (:class:`audioanom.machines.nn.MagnitudeNet`), same training, windows and back-ends;
+* ``autoencoder``: the DCASE 2020 Task 2 baseline (:mod:`audioanom.machines.autoencoder`);
+* ``log-mel Gaussian``: the simple baseline (:mod:`audioanom.machines.baselines`), no training.
 
 :data:`DEFAULT_BACKEND` (``gauss``) is the one the README and the notebooks quote. It was chosen
 before any test label was looked at, for a reason of design rather than a number: it is the
@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
+from .. import paths
 from .autoencoder import (
     AutoencoderConfig,
     DenseAutoencoder,
@@ -63,8 +63,10 @@ from .autoencoder import (
 from .autoencoder import score_clips as ae_score_clips
 from .backends import BACKENDS, fit_score, make_backend
 from .baselines import LogMelStatsConfig, logmel_gaussian_scores
-from .machine_features import LogMelConfig, StftConfig, vectors_table
-from .machine_tables import (
+from .features import LogMelConfig, StftConfig, vectors_table
+from .nn import ComplexNetConfig
+from .scoring import ClipEmbeddings, EmbedConfig, embed_clips
+from .tables import (
     AE_NAME,
     BASELINE_NAME,
     NETWORK_NAMES,
@@ -74,8 +76,6 @@ from .machine_tables import (
     score_frame,
     write_scores,
 )
-from .nn import ComplexNetConfig
-from .scoring import ClipEmbeddings, EmbedConfig, embed_clips
 from .training import (
     VARIANTS,
     CheckpointMismatch,
@@ -116,7 +116,7 @@ __all__ = [
 DEFAULT_BACKEND = "gauss"
 SCOPES = ("dataset", "type")
 
-#: Network sizes: overrides of :class:`audioanom.nn.ComplexNetConfig`.
+#: Network sizes: overrides of :class:`audioanom.machines.nn.ComplexNetConfig`.
 MODEL_PRESETS: dict[str, dict[str, object]] = {
     "paper": {},
     "small": {"channels": (8, 16, 16, 16, 8)},
@@ -198,7 +198,7 @@ def open_machine_clips(
     """The machine clip table a notebook's parameters name (:func:`audioanom.datasets.
     open_dataset` with ``domain="machines"``); the original MIMII layout gets the DCASE split
     (:func:`audioanom.datasets.assign_dcase_split`, seeded). ValueError if a column is missing."""
-    from .datasets import assign_dcase_split, open_dataset
+    from ..datasets import assign_dcase_split, open_dataset
 
     loaded = open_dataset(dataset, domain="machines", data_dir=data_dir, smoke=smoke, seed=seed)
     clips = loaded.clips
@@ -407,8 +407,9 @@ def autoencoder_scores(
 def baseline_scores(
     clips: pd.DataFrame, config: LogMelStatsConfig | None = None, *, progress: bool = False
 ) -> pd.DataFrame:
-    """Score table of the log-mel Gaussian (:func:`audioanom.baselines.logmel_gaussian_scores`)
-    for the clips whose (type, ID) has normal training clips."""
+    """Score table of the log-mel Gaussian
+    (:func:`audioanom.machines.baselines.logmel_gaussian_scores`) for the clips
+    whose (type, ID) has normal training clips."""
     keys = clips["group"].astype(str) + "/" + clips["id"].astype(str)
     trained = set(keys[(clips["split"] == "train") & (clips["label"] == "normal")])
     sub = clips[keys.isin(trained)].reset_index(drop=True)

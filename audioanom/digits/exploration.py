@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .datasets import filter_clips, open_dataset
+from .. import paths
+from ..datasets import filter_clips, open_dataset
 from .detectors import DetectorScores, score_with_both
 from .features import (
     FFTConfig,
@@ -87,7 +87,7 @@ class Exploration:
     Attributes:
         clips: the clip table; ``features``: (N, F) rows of ``config``.
         fitted: (N,) bool, the rows the detectors were fitted on.
-        scores: :class:`audioanom.detectors.DetectorScores` of every row.
+        scores: :class:`audioanom.digits.detectors.DetectorScores` of every row.
     """
 
     clips: pd.DataFrame

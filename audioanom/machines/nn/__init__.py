@@ -1,9 +1,10 @@
 """Neural networks: the self-supervised complex network of Kim, Ho and Kang (EUSIPCO 2021).
 
-* :mod:`audioanom.nn.complex` -- complex layers on stacked real tensors ``(B, 2C, F, T)``.
-* :mod:`audioanom.nn.model` -- :class:`ComplexNet`, its :class:`ComplexNetConfig`, the attention
-  fusions and the ArcFace head.
-* :mod:`audioanom.nn.magnitude` -- :class:`MagnitudeNet`, the real-valued magnitude-only
+* :mod:`audioanom.machines.nn.complex` -- complex layers on stacked real tensors
+  ``(B, 2C, F, T)``.
+* :mod:`audioanom.machines.nn.model` -- :class:`ComplexNet`, its :class:`ComplexNetConfig`, the
+  attention fusions and the ArcFace head.
+* :mod:`audioanom.machines.nn.magnitude` -- :class:`MagnitudeNet`, the real-valued magnitude-only
   ablation.
 """
 

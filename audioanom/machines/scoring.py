@@ -2,13 +2,13 @@
 
 A clip is cut into the windows the network was trained on: 64 frames, every ``hop`` frames,
 plus one window aligned to the clip's end when the last regular one stops short, so every frame
-is seen (:func:`audioanom.machine_features.window_starts`; 313 frames, hop 32: 9 windows). Each
+is seen (:func:`audioanom.machines.features.window_starts`; 313 frames, hop 32: 9 windows). Each
 window runs through the network ON ITS OWN, with zero padding at its edges exactly as in
 training (no run-once shortcut: the windows a network is scored on are the windows it was
 trained on). Per clip (:class:`ClipEmbeddings`):
 
 * ``embedding`` ``(D,)``: the mean over windows of the network's embedding (the input of its
-  fused head), for the ``knn`` and ``gauss`` back-ends (:mod:`audioanom.backends`);
+  fused head), for the ``knn`` and ``gauss`` back-ends (:mod:`audioanom.machines.backends`);
 * ``log_probs`` ``(K,)``: the mean over windows of the log-softmax of the fused logits; the
   paper's score, the mean cross-entropy of the true class, is ``-log_probs[true class]``;
 * ``pred``: the class with the highest mean log-probability (for the ID confusion matrix).
@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .machine_features import StftConfig, require_windows, stft_table, window_starts
-from .runtime import (
+from ..runtime import (
     PRECISIONS,
     autocast_context,
     resolve_device,
@@ -35,6 +34,7 @@ from .runtime import (
     torch_threads,
     use_channels_last,
 )
+from .features import StftConfig, require_windows, stft_table, window_starts
 
 __all__ = ["ClipEmbeddings", "EmbedConfig", "embed_clips", "embed_specs"]
 
@@ -165,7 +165,7 @@ def embed_clips(
     progress: bool = False,
 ) -> ClipEmbeddings:
     """:func:`embed_specs` of every clip of a clip table, in row order (STFTs from the cache,
-    :func:`audioanom.machine_features.stft_table`, or ``specs_fn(clips)``)."""
+    :func:`audioanom.machines.features.stft_table`, or ``specs_fn(clips)``)."""
     if "path" not in clips.columns:
         raise ValueError("clip table lacks column 'path'")
     if specs_fn is not None:

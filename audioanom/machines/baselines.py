@@ -6,10 +6,10 @@ frames, 128 Slaney mel bands), in dB by ``librosa.power_to_db`` (``ref=1``, ``am
 ``top_db=80``: librosa's defaults), then the mean and the standard deviation over time of every
 band: a vector of ``2 * 128 = 256`` values.
 
-Detector: :class:`audioanom.backends.GaussianBackend` fitted per machine ID on that ID's normal
-training clips only (Ledoit-Wolf covariance, squared Mahalanobis distance as the score). It has
-no training beyond that fit, no network and no tuning: a method that does not beat it has learnt
-nothing that twenty lines of librosa and scikit-learn do not already know.
+Detector: :class:`audioanom.machines.backends.GaussianBackend` fitted per machine ID on that ID's
+normal training clips only (Ledoit-Wolf covariance, squared Mahalanobis distance as the score).
+It has no training beyond that fit, no network and no tuning: a method that does not beat it has
+learnt nothing that twenty lines of librosa and scikit-learn do not already know.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .audio import read_audio
+from ..audio import read_audio
 from .backends import GaussianBackend, fit_score
 
 __all__ = [
@@ -105,10 +105,10 @@ def log_mel_stats_table(
     progress: bool = False,
 ) -> np.ndarray:
     """:func:`clip_log_mel_stats` of every clip, in row order: ``(N, 2 * n_mels)``. Each clip's
-    vector is cached on disk like the STFTs (:func:`audioanom.machine_features.cache_path`)."""
+    vector is cached on disk like the STFTs (:func:`audioanom.machines.features.cache_path`)."""
     from tqdm.auto import tqdm
 
-    from .machine_features import _cached, _paths_of
+    from .features import _cached, _paths_of
 
     rows = []
     for p in tqdm(_paths_of(clips), desc="log-mel stats", unit="clip", disable=not progress):
@@ -133,8 +133,8 @@ def logmel_gaussian_scores(
 
     The Gaussian of each ``(group, id)`` is fitted on that ID's normal training clips; an ID
     without any is not scored and is reported by a ValueError naming it. Training clips get
-    cross-fitted scores (:func:`audioanom.backends.fit_score`), so that a threshold taken from
-    them holds on new clips.
+    cross-fitted scores (:func:`audioanom.machines.backends.fit_score`), so that a threshold
+    taken from them holds on new clips.
     """
     for col in ("path", "group", "id", "label", "split"):
         if col not in clips.columns:

@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .backends import BACKENDS
-from .baselines import BASELINE_NAME
-from .metrics import (
+from .. import paths
+from ..metrics import (
     PAPER_KIM2021_AUC,
     comparison_table,
     evaluate_thresholds,
     per_id_metrics,
     summarize,
 )
+from .backends import BACKENDS
+from .baselines import BASELINE_NAME
 
 __all__ = [
     "AE_NAME",

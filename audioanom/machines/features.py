@@ -1,6 +1,6 @@
 """Features of machine-sound clips: the complex STFT and the DCASE 2020 log-mel vectors.
 
-Complex STFT (input of the complex network, :mod:`audioanom.nn`)
+Complex STFT (input of the complex network, :mod:`audioanom.machines.nn`)
 -----------------------------------------------------------------
 :func:`complex_stft` returns a float32 array ``(2, F, T)``: channel 0 is the real part,
 channel 1 the imaginary part of the STFT; ``F = n_fft // 2 + 1 = 513`` frequency bins (bin
@@ -13,7 +13,7 @@ padded by ``n_fft // 2`` samples on each side by reflection, so frame ``t`` is c
 sample ``t * hop`` and ``T = 1 + n_samples // hop`` (313 for a 10-s clip). This is what the
 DCASE 2020 baseline computes (librosa 0.6 ``stft``, whose default padding was ``reflect``;
 librosa >= 0.10 pads with zeros instead) and what ``torch.stft`` and
-:func:`audioanom.nn.stft_input` do. ``center=False`` gives ``T = 1 + (n - n_fft) // hop``.
+:func:`audioanom.machines.nn.stft_input` do. ``center=False`` gives ``T = 1 + (n - n_fft) // hop``.
 
 :func:`stft_table` computes the STFT of every clip of a clip table ONCE: results are cached
 as ``.npy`` files under :func:`audioanom.paths.cache_dir` ``/machine_features``, keyed by the
@@ -54,8 +54,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import paths
-from .audio import AudioError, read_audio
+from .. import paths
+from ..audio import AudioError, read_audio
 
 __all__ = [
     "FEATURE_CACHE_VERSION",

@@ -4,7 +4,7 @@ Kim, Ho and Kang, "Self-supervised Complex Network for Machine Sound Anomaly Det
 EUSIPCO 2021. Trained on NORMAL sounds only to tell which machine ID a window of the complex
 STFT comes from. The paper scores a clip by the cross-entropy of its true ID; here the network
 is also a *front-end*: its embedding (the layer before the classifier) is scored against the
-normal training embeddings of the same ID by a back-end (:mod:`audioanom.backends`).
+normal training embeddings of the same ID by a back-end (:mod:`audioanom.machines.backends`).
 
 Input
 -----
@@ -42,8 +42,8 @@ branch to a few channels (``branch_channels=4``: 8 channels under the softmax,
 ``attention="channel"``). ``pooling="time"`` keeps the frequency axis in the embedding: on the
 synthetic machines the frequency-resolved embedding gave the back-ends far more to work with
 than the paper's global average (measured in the README). Choices where the paper gives no
-detail: "same"-like padding (:func:`audioanom.nn.complex.same_padding`), no biases before batch
-norm, split complex batch norm, split PReLU with one slope per complex channel, ``|Z|`` (not
+detail: "same"-like padding (:func:`audioanom.machines.nn.complex.same_padding`), no biases before
+batch norm, split complex batch norm, split PReLU with one slope per complex channel, ``|Z|`` (not
 ``|Z|^2``) on the magnitude branch.
 """
 
@@ -94,7 +94,7 @@ def _as_pair(value: int | Sequence[int], name: str) -> Pair:
 @dataclass(frozen=True)
 class ComplexNetConfig:
     """Every size of :class:`ComplexNet` and of the magnitude-only ablation
-    (:class:`audioanom.nn.magnitude.MagnitudeNet`); defaults: the paper's trunk.
+    (:class:`audioanom.machines.nn.magnitude.MagnitudeNet`); defaults: the paper's trunk.
 
     ``channels`` are COMPLEX channel counts (the ablation uses ``round(sqrt(2) c)`` real
     channels, which gives it about the same number of weights). ``strides`` accept ints or
@@ -263,7 +263,7 @@ def complex_to_input(z: Tensor) -> Tensor:
 def stft_input(wave: Tensor | np.ndarray, config: ComplexNetConfig) -> Tensor:
     """Waveform(s) ``(N,)`` or ``(B, N)`` at ``config.sample_rate`` -> input ``(B, 2, F, T)``:
     ``torch.stft`` with a periodic Hann window of ``n_fft``, hop ``hop_length``, centred frames
-    (reflect padding), unscaled; the same as :func:`audioanom.machine_features.complex_stft`
+    (reflect padding), unscaled; the same as :func:`audioanom.machines.features.complex_stft`
     (checked against ``librosa.stft(..., pad_mode="reflect")`` in the tests)."""
     w = torch.as_tensor(wave, dtype=torch.float32)
     if w.ndim == 1:

@@ -1,11 +1,11 @@
 """Scoring back-ends: clip features of normal training clips in, anomaly scores out.
 
-A trained ID network is a *front-end* (:func:`audioanom.scoring.clip_embeddings`): for every
-clip it gives an embedding ``(D,)`` (the mean over the clip's windows of the network's
+A trained ID network is a *front-end* (:func:`audioanom.machines.scoring.clip_embeddings`):
+for every clip it gives an embedding ``(D,)`` (the mean over the clip's windows of the network's
 penultimate layer) and the mean log-softmax of its ID logits ``(K,)``. A *back-end* is fitted
 on the NORMAL TRAINING clips of every machine ID and then scores clips of the same IDs; scores
 are "higher = more anomalous" everywhere. The log-mel-statistics baseline
-(:mod:`audioanom.baselines`) is the Gaussian back-end on hand-made features.
+(:mod:`audioanom.machines.baselines`) is the Gaussian back-end on hand-made features.
 
 ==========  ==================================================================================
 name        score of a clip of ID ``i``

@@ -1,4 +1,4 @@
-"""Training of the ID networks (:mod:`audioanom.nn`) on normal clips.
+"""Training of the ID networks (:mod:`audioanom.machines.nn`) on normal clips.
 
 What is learnt
 --------------
@@ -11,8 +11,8 @@ looked at.
 Data
 ----
 Each clip's complex STFT ``(2, 513, T)`` is computed once and cached
-(:func:`audioanom.machine_features.stft_table`). The network fits its input normalisation on
-the training clips (:meth:`audioanom.nn.ComplexNet.fit_input_norm`). An epoch draws
+(:func:`audioanom.machines.features.stft_table`). The network fits its input normalisation on
+the training clips (:meth:`audioanom.machines.nn.ComplexNet.fit_input_norm`). An epoch draws
 ``crops_per_clip`` random 64-frame crops from every training clip (uniform start frame),
 shuffles them and runs them in batches of ``batch_size`` (a last batch of one window is
 dropped: batch norm needs two). ``mixup_alpha > 0`` mixes each batch with a shuffled copy of
@@ -23,7 +23,7 @@ Validation and stopping
 -----------------------
 A seeded part of the normal training clips (``val_fraction`` of each class, split BY CLIP) is
 held out. After every epoch the model, in eval mode, sees every validation window at
-:func:`audioanom.machine_features.window_starts` (hop ``val_hop``; the scoring windows):
+:func:`audioanom.machines.features.window_starts` (hop ``val_hop``; the scoring windows):
 ``val_loss`` is the training loss on them, ``val_acc`` the class accuracy of the fused head.
 Training stops after ``patience`` epochs without an improvement of ``val_loss`` by more than
 ``min_delta`` and returns the best epoch's weights; ``epochs`` is only a cap, and a run that
@@ -44,7 +44,7 @@ scaler state, RNG state, history and best weights; ``resume=True`` continues aft
 completed epoch and ends with the SAME weights as an uninterrupted run (same device, precision
 and thread count). ``epochs`` may be raised on resuming. Device and precision:
 :mod:`audioanom.runtime` (``precision="auto"``: bf16 where it is fast). Clips, classes, the
-validation split and the crops: :mod:`audioanom.training_data`.
+validation split and the crops: :mod:`audioanom.machines.training_data`.
 """
 
 from __future__ import annotations
@@ -62,9 +62,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .machine_features import StftConfig, require_windows, stft_table, window_starts
-from .nn import ComplexNet, ComplexNetConfig, MagnitudeNet
-from .runtime import (
+from ..runtime import (
     PRECISIONS,
     atomic_torch_save,
     autocast_context,
@@ -73,6 +71,8 @@ from .runtime import (
     torch_threads,
     use_channels_last,
 )
+from .features import StftConfig, require_windows, stft_table, window_starts
+from .nn import ComplexNet, ComplexNetConfig, MagnitudeNet
 from .training_data import (
     class_key,
     class_keys,
@@ -197,7 +197,7 @@ def evaluate_windows(
     batch_size: int = 64,
 ) -> tuple[float, float]:
     """``(loss, accuracy)`` in eval mode over every window of the clips (at
-    :func:`audioanom.machine_features.window_starts`); ValueError when there are none."""
+    :func:`audioanom.machines.features.window_starts`); ValueError when there are none."""
     idx, st = [], []
     for i, spec in enumerate(specs):
         s = window_starts(spec.shape[-1], window, hop)
@@ -545,7 +545,7 @@ def train_clips_network(
     """Train a network on the normal training clips of the machine types ``groups`` (None:
     every type in ``clips``): classes are their (type, ID) keys (:func:`class_key`),
     ``model_config.n_classes`` is set to their number. ``specs_fn(table)`` computes the STFTs
-    (default: :func:`audioanom.machine_features.stft_table` with ``stft_config``, cached).
+    (default: :func:`audioanom.machines.features.stft_table` with ``stft_config``, cached).
     ValueError when there are no training clips or fewer than two classes."""
     stft_config = stft_config if stft_config is not None else StftConfig()
     train_all = training_clips(clips, groups)
