@@ -21,13 +21,14 @@ from audioanom.digits.features import (
     extract_features,
     fft_frequencies,
     fit_length,
+    log_mel,
     magnitude_features,
     mel_features,
-    mel_filterbank,
     read_signals,
     reconstruct_waveform,
     truncated_clips,
 )
+from audioanom.dsp import mel_filterbank
 from tests.conftest import tone
 
 
@@ -135,8 +136,38 @@ def test_mel_features_have_fixed_length_and_ignore_loudness():
         f = mel_features(x, c)
         assert f.shape == (n,) == (c.n_features,)
         np.testing.assert_allclose(mel_features(0.05 * x, c), f, atol=1e-3)
-    fb = mel_filterbank(8000, 256, 40, 50.0)
+    fb = mel_filterbank(8000, 256, 40, 50.0, htk=True, norm=None)
     assert fb.shape == (40, 129) and np.all(fb.max(axis=1) > 0)
+
+
+def test_log_mel_is_librosa_trim_then_htk_melspectrogram_in_db():
+    """The digit log-mel equals librosa computed here directly: effects.trim, then
+    feature.melspectrogram (Hann, no centring, HTK scale, unit-peak filters), dB re. the peak."""
+    import librosa
+
+    rng = np.random.default_rng(3)
+    word = tone(0.4, 8000, 600.0) * np.hanning(3200).astype(np.float32)
+    x = np.concatenate([np.zeros(1500, np.float32), word, np.zeros(2500, np.float32)])
+    x = x + 1e-5 * rng.standard_normal(x.size).astype(np.float32)
+    c = MelConfig()
+    y, _ = librosa.effects.trim(x, top_db=c.trim_db, frame_length=c.n_fft, hop_length=c.hop)
+    assert 3000 < y.size < x.size - 3000  # the test signal really is trimmed
+    S = librosa.feature.melspectrogram(
+        y=y,
+        sr=8000,
+        n_fft=256,
+        hop_length=64,
+        center=False,
+        power=2.0,
+        n_mels=40,
+        fmin=50.0,
+        htk=True,
+        norm=None,
+    )
+    want = 10 * np.log10(np.maximum(S / S.max(), 10 ** (c.floor_db / 10)))
+    got = log_mel(x, c)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-3)
 
 
 def test_mel_aligned_stretches_the_word_not_the_silence():

@@ -34,28 +34,34 @@ _AUDIO_DIR = "a directory named like an audio file"
 MACHINE_TYPES = ("fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor")
 
 
-def _name_faults(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """The audio files below ``root`` with usable names, and ``(path, reason)`` for the others
-    (names that are not UTF-8) and for directories named like audio files."""
+def _scan(
+    root: str | Path,
+) -> tuple[Path, list[tuple[Path, tuple[str, ...]]], list[tuple[Path, str]]]:
+    """``root`` as a Path, each audio file below it with a usable name together with its path
+    parts relative to ``root``, and ``(path, reason)`` for the others (names that are not UTF-8)
+    and for directories named like audio files.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
     files, unparsed = [], [(d, _AUDIO_DIR) for d in list_audio_dirs(root)]
     for path in list_audio_files(root):
         fault = name_fault(path)
         if fault:
             unparsed.append((path, fault))
         else:
-            files.append(path)
-    return files, unparsed
+            files.append((path, path.relative_to(root).parts))
+    return root, files, unparsed
 
 
 def load_dcase2020(root: str | Path, *, dataset: str = "dcase2020") -> LoadedDataset:
     """Read a folder in the DCASE 2020 Task 2 layout (any machine types it holds)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
+    root, files, unparsed = _scan(root)
     rows = []
-    files, unparsed = _name_faults(root)
-    for path in files:
-        rel = path.relative_to(root).parts
+    for path, rel in files:
         if len(rel) != 3 or rel[1] not in ("train", "test"):
             unparsed.append((path, "not at <type>/{train,test}/<file>"))
             continue
@@ -83,13 +89,9 @@ def load_dcase2020(root: str | Path, *, dataset: str = "dcase2020") -> LoadedDat
 
 def load_mimii(root: str | Path) -> LoadedDataset:
     """Read a folder in the original MIMII layout, with or without the ``<snr>_dB_<type>`` level."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
+    root, files, unparsed = _scan(root)
     rows = []
-    files, unparsed = _name_faults(root)
-    for path in files:
-        rel = path.relative_to(root).parts
+    for path, rel in files:
         snr = np.nan
         if len(rel) == 5:
             m = _MIMII_SNR.match(rel[0])

@@ -48,8 +48,10 @@ import pandas as pd
 
 from .. import paths
 from ..audio import AudioError, read_audio
+from ..dsp import mel_filterbank, power_spectrogram, power_to_db, trim
 
-CACHE_VERSION = 2  # bump when the computation of a config changes (2: truncation records)
+CACHE_VERSION = 3  # bump when the computation of a config changes (2: truncation records,
+#                   3: log-mel through librosa, audioanom.dsp)
 
 
 @dataclass(frozen=True)
@@ -189,53 +191,33 @@ def features_to_magnitude(features: np.ndarray, config: FFTConfig) -> np.ndarray
     return np.maximum(rel, 0.0)
 
 
-def _stft_power(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """Power spectrogram (T, n_fft // 2 + 1) with a Hann window; short clips are zero-padded."""
-    if x.size < n_fft:
-        x = np.pad(x, (0, n_fft - x.size))
-    n_frames = 1 + (x.size - n_fft) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:n_frames]  # T, n_fft
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    return np.abs(np.fft.rfft(frames * window, axis=1)) ** 2  # T, F
-
-
-def mel_filterbank(
-    sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
-) -> np.ndarray:
-    """Triangular mel filters (HTK mel scale), (n_mels, n_fft // 2 + 1), each with unit peak."""
-    fmax = sr / 2 if fmax is None else fmax
-
-    def hz_to_mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    def mel_to_hz(m):
-        return 700.0 * (10 ** (np.asarray(m) / 2595.0) - 1.0)
-
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))  # M + 2
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)  # F
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # M, 1
-    rising = (freqs[None, :] - lower) / np.maximum(centre - lower, 1e-9)
-    falling = (upper - freqs[None, :]) / np.maximum(upper - centre, 1e-9)
-    fb = np.clip(np.minimum(rising, falling), 0.0, None)  # M, F
-    empty = np.flatnonzero(fb.sum(axis=1) == 0)
-    if empty.size:
-        raise ValueError(f"mel bands {empty.tolist()} contain no FFT bin: use fewer mels")
-    return fb.astype(np.float32)
-
-
 def log_mel(x: np.ndarray, config: MelConfig) -> np.ndarray:
-    """Log-mel spectrogram of the trimmed signal, dB re. its loudest cell: (n_mels, T)."""
-    power = _stft_power(np.asarray(x, dtype=np.float32), config.n_fft, config.hop)  # T, F
-    fb = mel_filterbank(config.target_sr, config.n_fft, config.n_mels, config.fmin, config.fmax)
-    mel = power @ fb.T  # T, M
-    peak = mel.max()
+    """Log-mel spectrogram of the trimmed signal, dB re. its loudest cell: ``(n_mels, T)``.
+
+    :func:`audioanom.dsp.trim` (librosa: frames more than ``trim_db`` below the loudest, RMS
+    over ``n_fft`` samples every ``hop``) cuts the silence at both ends; then the power
+    spectrogram (Hann, ``center=False``; a clip shorter than ``n_fft`` is zero-padded), the HTK
+    mel filterbank with unit-peak filters (:func:`audioanom.dsp.mel_filterbank`) and
+    :func:`audioanom.dsp.power_to_db` relative to the loudest cell, floored at ``floor_db``.
+    ValueError for a silent clip."""
+    y, _ = trim(
+        np.asarray(x, dtype=np.float32),
+        top_db=config.trim_db,
+        frame_length=config.n_fft,
+        hop_length=config.hop,
+    )
+    if y.size < config.n_fft:
+        y = np.pad(y, (0, config.n_fft - y.size))
+    power = power_spectrogram(y, config.n_fft, config.hop, center=False)  # F, T
+    fb = mel_filterbank(
+        config.target_sr, config.n_fft, config.n_mels, config.fmin, config.fmax, htk=True, norm=None
+    )  # M, F
+    mel = fb @ power  # M, T
+    peak = float(mel.max())
     if peak <= 0:
         raise ValueError("silent clip: its spectrogram is all zero and cannot be normalised")
-    energy = 10 * np.log10(mel.sum(axis=1) + 1e-20)  # T
-    loud = np.flatnonzero(energy >= energy.max() - config.trim_db)
-    mel = mel[loud[0] : loud[-1] + 1]  # T', M
-    db = 10 * np.log10(np.maximum(mel / peak, 10 ** (config.floor_db / 10)))
-    return db.T.astype(np.float32)  # M, T'
+    db = power_to_db(mel, ref=peak, amin=peak * 10 ** (config.floor_db / 10))  # M, T
+    return db.astype(np.float32)
 
 
 def mel_features(x: np.ndarray, config: MelConfig) -> np.ndarray:
@@ -538,7 +520,6 @@ __all__ = [
     "log_mel",
     "magnitude_features",
     "mel_features",
-    "mel_filterbank",
     "read_signals",
     "reconstruct_waveform",
     "truncated_clips",

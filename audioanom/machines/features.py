@@ -29,11 +29,11 @@ As the official baseline (``common.file_to_vector_array``): power spectrogram
 ``eps = sys.float_info.epsilon`` (the baseline writes ``20 / power * log10``; power is 2),
 then 5 consecutive frames concatenated into one 640-dim vector
 (``v[t] = [m[:, t], m[:, t + 1], ..., m[:, t + 4]]``, frame-major), ``T - 4`` vectors a clip.
-The mel filterbank (:func:`mel_filterbank`) is built here with numpy, identical in definition
-to librosa's default ``librosa.filters.mel`` (``htk=False, norm="slaney"``): the Slaney mel
-scale (linear below 1 kHz at 200/3 Hz per mel, logarithmic above with 27 mels per factor 6.4),
-``n_mels + 2`` equally spaced mel points from ``fmin`` to ``fmax``, triangular filters on the
-FFT bin frequencies, each scaled by ``2 / (upper edge - lower edge)`` in Hz (equal area).
+The STFT of the log-mel path is :func:`audioanom.dsp.stft` (librosa, reflect padding as the
+baseline's librosa 0.6), the filterbank :func:`audioanom.dsp.mel_filterbank` (librosa's default
+Slaney filters) and the dB step :func:`audioanom.dsp.power_to_db` with ``amin = eps``:
+``10 log10(max(mel, eps))``, which differs from the baseline's ``log10(mel + eps)`` only for
+cells below ``1e-15`` (digital silence).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ import torch
 
 from .. import paths
 from ..audio import AudioError, read_audio
+from ..dsp import check_signal, mel_filterbank, power_spectrogram, power_to_db
 
 __all__ = [
     "FEATURE_CACHE_VERSION",
@@ -68,11 +69,8 @@ __all__ = [
     "clip_windows",
     "id_mean_spectra",
     "complex_stft",
-    "hz_to_mel",
     "log_mel",
     "log_mel_table",
-    "mel_filterbank",
-    "mel_to_hz",
     "stack_frames",
     "stft_table",
     "vectors_table",
@@ -80,7 +78,7 @@ __all__ = [
 ]
 
 # Bump when the computation changes, so that old cache entries are not reused.
-FEATURE_CACHE_VERSION = 1
+FEATURE_CACHE_VERSION = 2  # 2: log-mel through librosa (audioanom.dsp)
 
 PadMode = Literal["reflect", "constant"]
 
@@ -159,19 +157,8 @@ def _hann(n_fft: int) -> torch.Tensor:
 
 
 def _torch_stft(x: np.ndarray, config: StftConfig) -> torch.Tensor:
-    """Complex64 STFT ``(F, T)`` of a 1-D signal (shared by the complex and log-mel paths)."""
-    x = np.asarray(x)
-    if x.ndim != 1:
-        raise ValueError(f"expected a 1-D signal, got shape {x.shape}")
-    need = config.n_fft // 2 + 1 if config.center else config.n_fft
-    if x.size < need:
-        raise ValueError(
-            f"signal of {x.size} samples is too short for n_fft={config.n_fft} "
-            f"(center={config.center}): need at least {need}"
-        )
-    if not np.isfinite(x).all():
-        raise ValueError("signal holds NaN or Inf samples")
-    w = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # N
+    """Complex64 ``torch.stft`` ``(F, T)`` of a 1-D signal (the network's input STFT)."""
+    w = torch.from_numpy(check_signal(x, config.n_fft, config.center))  # N
     return torch.stft(
         w,
         config.n_fft,
@@ -353,98 +340,20 @@ def stft_table(
 
 
 # --------------------------------------------------------------------------------------------
-# mel filterbank (Slaney scale and normalisation, as librosa's default)
-
-_F_SP = 200.0 / 3  # Hz per mel below 1 kHz
-_MIN_LOG_HZ = 1000.0
-_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP  # 15 mels at 1 kHz
-_LOGSTEP = np.log(6.4) / 27.0  # 27 mels per factor 6.4 above 1 kHz
-
-
-def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
-    """Slaney mel scale: ``f / (200/3)`` below 1 kHz, ``15 + 27 * log(f / 1000) / log(6.4)``
-    above (1 kHz -> 15 mel, 6.4 kHz -> 42 mel)."""
-    f = np.asarray(f, dtype=np.float64)
-    mel = f / _F_SP
-    log_region = f >= _MIN_LOG_HZ
-    return np.where(
-        log_region,
-        _MIN_LOG_MEL + np.log(np.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP,
-        mel,
-    )
-
-
-def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel`."""
-    mel = np.asarray(mel, dtype=np.float64)
-    return np.where(
-        mel >= _MIN_LOG_MEL,
-        _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)),
-        _F_SP * mel,
-    )
-
-
-@functools.lru_cache(maxsize=8)
-def _mel_filterbank_cached(
-    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
-) -> np.ndarray:
-    fft_freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)  # F
-    mel_points = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))  # M + 2
-    widths = np.diff(mel_points)  # M + 1
-    ramps = mel_points[:, None] - fft_freqs[None, :]  # M + 2, F
-    lower = -ramps[:-2] / widths[:-1, None]  # M, F: rising edge
-    upper = ramps[2:] / widths[1:, None]  # M, F: falling edge
-    weights = np.maximum(0.0, np.minimum(lower, upper))  # M, F
-    weights *= (2.0 / (mel_points[2:] - mel_points[:-2]))[:, None]  # Slaney: equal area
-    empty = np.flatnonzero(weights.max(axis=1) == 0)
-    if empty.size:
-        raise ValueError(
-            f"{empty.size} of {n_mels} mel filters fall between FFT bins and are empty "
-            f"(first: {empty[0]}); use fewer mel bands or a larger n_fft"
-        )
-    weights = weights.astype(np.float32)
-    weights.setflags(write=False)
-    return weights
-
-
-def mel_filterbank(
-    sample_rate: int = 16000,
-    n_fft: int = 1024,
-    n_mels: int = 128,
-    fmin: float = 0.0,
-    fmax: float | None = None,
-) -> np.ndarray:
-    """Mel filterbank ``(n_mels, n_fft // 2 + 1)`` float32 (read-only), Slaney style.
-
-    Same definition as librosa's default ``librosa.filters.mel`` (see module docstring).
-    Raises ValueError when a filter would be empty (too many bands for the FFT size).
-    """
-    fmax = sample_rate / 2 if fmax is None else float(fmax)
-    return _mel_filterbank_cached(int(sample_rate), int(n_fft), int(n_mels), float(fmin), fmax)
-
-
-@functools.lru_cache(maxsize=8)
-def _mel_tensor(
-    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
-) -> torch.Tensor:
-    return torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax).copy())  # M, F
-
-
-# --------------------------------------------------------------------------------------------
 # log-mel vectors
 
 
 def log_mel(x: np.ndarray, config: LogMelConfig = LogMelConfig()) -> np.ndarray:
     """Log-mel spectrogram ``(n_mels, T)`` float32 of a mono signal, as the DCASE baseline:
-    ``20 / power * log10(mel(|STFT| ** power) + sys.float_info.epsilon)``."""
-    z = _torch_stft(x, config.stft)  # F, T complex64
-    if config.power == 2.0:
-        spec = z.real.square() + z.imag.square()  # F, T
-    else:
-        spec = z.abs().pow(config.power)  # F, T
-    fb = _mel_tensor(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
-    mel = fb @ spec  # M, T
-    return (20.0 / config.power * torch.log10(mel + sys.float_info.epsilon)).numpy()
+    ``20 / power * log10(max(mel(|STFT| ** power), eps))`` (module docstring), through
+    :mod:`audioanom.dsp` (librosa)."""
+    c = config
+    spec = power_spectrogram(
+        x, c.n_fft, c.hop_length, power=c.power, center=c.center, pad_mode=c.pad_mode
+    )  # F, T
+    mel = mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax) @ spec  # M, T
+    db = power_to_db(mel, amin=sys.float_info.epsilon)  # M, T: 10 log10(max(mel, eps))
+    return (db * (2.0 / c.power)).astype(np.float32)
 
 
 def stack_frames(logmel: np.ndarray, frames: int = 5) -> np.ndarray:

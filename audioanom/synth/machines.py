@@ -81,14 +81,21 @@ floating-point results may differ between CPUs or library releases). The same se
 without an anomaly kind gives the same machine and background (independent random streams),
 which makes paired normal/anomalous examples for figures; ``severity=0`` gives the normal clip
 exactly.
+
+Modules: :mod:`~audioanom.synth.machine_params` (types, kinds and the parameters of each ID),
+:mod:`~audioanom.synth.machine_sources` (the physical sound models and the background),
+:mod:`~audioanom.synth.signal_blocks` (the signal building blocks); this module mixes one clip
+(:func:`render_clip`) and writes, plans and reads the data set. Everything public in those
+modules can be imported from here too.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -96,23 +103,51 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from scipy import fft as sfft
-from scipy.signal import lfilter
+
+from .machine_params import (
+    ANOMALY_KINDS,
+    MACHINE_TYPES,
+    NORMAL_KIND,
+    ParamRange,
+    _check_type,
+    _clip_parameters,
+    _id_number,
+    machine_parameters,
+)
+from .machine_sources import _MACHINES, LINE_HZ, _background
+from .signal_blocks import _F32, _rms, _unit, to_pcm16
+
+__all__ = [
+    "ANOMALY_KINDS",
+    "DEFAULT_IDS",
+    "DEFAULT_SNR_DB",
+    "GAIN_DB",
+    "GENERATOR_VERSION",
+    "LABELS_FILE",
+    "LABEL_COLUMNS",
+    "LINE_HZ",
+    "MACHINE_TYPES",
+    "MANIFEST_FILE",
+    "NORMAL_KIND",
+    "SR",
+    "TARGET_RMS",
+    "ClipSpec",
+    "ParamRange",
+    "clip_seed",
+    "ensure_machines",
+    "generate_machines",
+    "load_labels",
+    "machine_parameters",
+    "plan_machines",
+    "render_clip",
+    "to_pcm16",
+]
 
 SR = 16000
-MACHINE_TYPES: tuple[str, ...] = ("fan", "pump", "slider", "valve")
-ANOMALY_KINDS: dict[str, tuple[str, ...]] = {
-    "fan": ("imbalance", "bearing_fault", "contamination"),
-    "pump": ("leak", "cavitation", "clogging"),
-    "slider": ("rail_damage", "no_lubrication"),
-    "valve": ("contamination", "timing_fault", "leak"),
-}
-NORMAL_KIND = "none"
 DEFAULT_IDS: tuple[str, ...] = ("00", "02", "04", "06")
 DEFAULT_SNR_DB: tuple[float, ...] = (6.0, 0.0, -6.0)
 TARGET_RMS = 0.0125
 GAIN_DB = 3.0
-LINE_HZ = 50.0
 LABEL_COLUMNS: tuple[str, ...] = (
     "file",
     "machine_type",
@@ -128,591 +163,9 @@ LABELS_FILE = "labels.csv"
 MANIFEST_FILE = "synth_machines.json"
 GENERATOR_VERSION = 1
 
-_F32 = np.float32
 _DCASE_WAV = re.compile(r"^(normal|anomaly)_id_\d{2}_\d{8}\.wav$")
 _SPLIT_CODE = {"train": 0, "test": 1}
 _LABEL_CODE = {"normal": 0, "anomaly": 1}
-
-
-# --------------------------------------------------------------------------------------------
-# Machine parameters per ID
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ParamRange:
-    """One physical parameter of a machine type.
-
-    IDs take nominal values spread evenly over ``[lo, hi]`` (geometrically when ``log``);
-    every clip then draws its own value around the nominal one with a standard deviation of
-    ``jitter`` times the (log-)range.
-    """
-
-    lo: float
-    hi: float
-    jitter: float
-    log: bool = True
-
-
-_PARAMS: dict[str, dict[str, ParamRange]] = {
-    "fan": {
-        "rate": ParamRange(15.0, 24.0, 0.06),  # rotation, Hz
-        "harm_decay": ParamRange(0.7, 1.6, 0.15, log=False),  # blade harmonic k weight k**-x
-        "tone_level": ParamRange(0.35, 0.8, 0.15),
-        "turb_centre": ParamRange(500.0, 1400.0, 0.12),  # turbulence band centre, Hz
-        "turb_am": ParamRange(0.15, 0.45, 0.15, log=False),  # blade-pass modulation depth
-        "res_freq": ParamRange(800.0, 2200.0, 0.06),  # structural resonance, Hz
-        "res_q": ParamRange(6.0, 14.0, 0.15),
-        "res_gain": ParamRange(0.4, 1.0, 0.15),
-        "bpfo": ParamRange(3.05, 3.6, 0.02, log=False),  # outer-race defect / rotation
-        "bearing_res": ParamRange(3200.0, 5200.0, 0.05),  # bearing housing resonance, Hz
-    },
-    "pump": {
-        "slip": ParamRange(0.02, 0.05, 0.08),
-        "hum_decay": ParamRange(0.6, 1.6, 0.15, log=False),  # hum harmonic k weight k**-x
-        "hum_level": ParamRange(0.25, 0.6, 0.15),
-        "vane_level": ParamRange(0.6, 1.2, 0.15),
-        "vane_decay": ParamRange(0.5, 1.3, 0.15, log=False),
-        "flow_hi": ParamRange(900.0, 2500.0, 0.06),  # flow noise upper corner, Hz
-        "casing1": ParamRange(300.0, 700.0, 0.03),  # casing modes, Hz
-        "casing2": ParamRange(1100.0, 2600.0, 0.03),
-        "casing_gain": ParamRange(0.5, 1.2, 0.15),
-    },
-    "slider": {
-        "period": ParamRange(1.3, 2.4, 0.04),  # one back-and-forth, s
-        "move_frac": ParamRange(0.55, 0.85, 0.05, log=False),  # moving share of a half-cycle
-        "whine": ParamRange(350.0, 900.0, 0.06),  # motor whine at full speed, Hz
-        "whine_decay": ParamRange(0.6, 1.6, 0.2, log=False),
-        "roll_centre": ParamRange(700.0, 2500.0, 0.12),
-        "roll_level": ParamRange(0.4, 1.0, 0.15),
-        "clunk1": ParamRange(150.0, 400.0, 0.08),  # frame modes, Hz
-        "clunk2": ParamRange(700.0, 1800.0, 0.08),
-        "clunk_level": ParamRange(0.5, 1.5, 0.2),
-        "rail_res": ParamRange(2500.0, 4500.0, 0.05),  # rail/carriage resonance, Hz
-    },
-    "valve": {
-        "period": ParamRange(0.7, 1.3, 0.05),  # open-close cycle, s
-        "duty": ParamRange(0.3, 0.55, 0.15, log=False),  # open share of a cycle
-        "click_freq": ParamRange(1100.0, 2500.0, 0.05),  # first body mode, Hz
-        "click_q": ParamRange(15.0, 35.0, 0.20),
-        "close_ratio": ParamRange(0.9, 1.6, 0.2),  # close impact / open impact
-        "hiss_centre": ParamRange(1500.0, 3500.0, 0.07),
-        "hiss_level": ParamRange(0.05, 0.15, 0.12),
-        "buzz_level": ParamRange(0.01, 0.04, 0.25),
-    },
-}
-_CHOICES: dict[str, dict[str, tuple[int, ...]]] = {
-    "fan": {"blades": (5, 7, 6, 9)},
-    "pump": {"poles": (2, 4, 4, 2), "vanes": (5, 6, 7, 8)},
-    "slider": {},
-    "valve": {},
-}
-
-
-def _check_type(machine_type: str) -> None:
-    if machine_type not in MACHINE_TYPES:
-        raise ValueError(f"machine type {machine_type!r} is not one of {MACHINE_TYPES}")
-
-
-def _id_number(machine_id: str) -> int:
-    """``"04"`` or ``"id_04"`` -> 4; anything else raises ValueError."""
-    text = str(machine_id)
-    text = text[3:] if text.startswith("id_") else text
-    if not re.fullmatch(r"\d{2}", text):
-        raise ValueError(f"machine ID {machine_id!r} is not two digits like '00' or 'id_00'")
-    return int(text)
-
-
-def _id_position(number: int, param_index: int) -> float:
-    """Where ID ``number`` sits in ``[0, 1)`` for parameter ``param_index``.
-
-    Golden-ratio steps spread the IDs evenly (00, 02, 04, 06 sit 0.236 apart); a different
-    rotation per parameter orders the IDs differently from one parameter to the next.
-    """
-    return (0.1 + 0.6180339887 * number + 0.3819660113 * param_index) % 1.0
-
-
-def machine_parameters(machine_type: str, machine_id: str) -> dict[str, float]:
-    """The nominal physical parameters of one machine (type and ID); see ``_PARAMS``."""
-    _check_type(machine_type)
-    number = _id_number(machine_id)
-    out: dict[str, float] = {}
-    for j, (name, spec) in enumerate(_PARAMS[machine_type].items()):
-        u = _id_position(number, j)
-        if spec.log:
-            out[name] = float(spec.lo * (spec.hi / spec.lo) ** u)
-        else:
-            out[name] = float(spec.lo + (spec.hi - spec.lo) * u)
-    for j, (name, options) in enumerate(_CHOICES[machine_type].items()):
-        u = _id_position(number, 100 + j)
-        out[name] = float(options[int(u * len(options))])
-    return out
-
-
-def _clip_parameters(machine_type: str, machine_id: str, rng: np.random.Generator) -> dict:
-    """Nominal parameters of the ID with this clip's random variation."""
-    nominal = machine_parameters(machine_type, machine_id)
-    out = dict(nominal)
-    for name, spec in _PARAMS[machine_type].items():
-        z = float(np.clip(rng.standard_normal(), -3.0, 3.0))
-        if spec.log:
-            out[name] = nominal[name] * float(np.exp(z * spec.jitter * np.log(spec.hi / spec.lo)))
-        else:
-            out[name] = nominal[name] + z * spec.jitter * (spec.hi - spec.lo)
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Signal helpers (all float32 signals of length n)
-# --------------------------------------------------------------------------------------------
-
-
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(x * x, dtype=np.float64) + 1e-20))
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    """``x`` scaled to RMS 1 (float32); silence (RMS below 1e-9: no events) stays silent."""
-    level = _rms(x)
-    if level < 1e-9:
-        return np.zeros(x.shape, dtype=_F32)
-    return (x * _F32(1.0 / level)).astype(_F32, copy=False)
-
-
-def _band_gain(freqs: np.ndarray, lo: float, hi: float, order: int = 2) -> np.ndarray:
-    """Magnitude of a Butterworth-like band-pass ``lo``..``hi`` Hz at ``freqs``."""
-    f = np.maximum(freqs, _F32(1e-3))
-    return 1.0 / np.sqrt((1.0 + (lo / f) ** (2 * order)) * (1.0 + (f / hi) ** (2 * order)))
-
-
-def _freqs(n: int, sr: int) -> np.ndarray:
-    return (np.arange(n // 2 + 1, dtype=_F32) * _F32(sr / n)).astype(_F32)
-
-
-def _noise_spectrum(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Random complex64 spectrum of length n//2+1 (uniform real and imaginary parts)."""
-    m = n // 2 + 1
-    spec = np.empty(m, dtype=np.complex64)
-    spec.real = rng.random(m, dtype=_F32) - _F32(0.5)
-    spec.imag = rng.random(m, dtype=_F32) - _F32(0.5)
-    return spec
-
-
-def _add_lines(spec, rng, n: int, sr: int, freqs, weights, width_hz) -> None:
-    """Add narrow random bands (tones with slow random AM/FM) to a half spectrum, in place."""
-    for f0, w, width in zip(freqs, weights, np.broadcast_to(width_hz, len(freqs)), strict=True):
-        lo = int(np.floor((f0 - width / 2) * n / sr))
-        hi = max(int(np.ceil((f0 + width / 2) * n / sr)), lo + 1)
-        lo, hi = max(lo, 1), min(hi, spec.size)
-        if hi <= lo:
-            continue
-        band = rng.standard_normal((2, hi - lo)).astype(_F32)
-        scale = _F32(w / np.sqrt(hi - lo))
-        spec[lo:hi] += (band[0] + 1j * band[1]).astype(np.complex64) * scale
-
-
-def _spectral_power(spec: np.ndarray) -> float:
-    return float(np.sum(spec.real * spec.real + spec.imag * spec.imag, dtype=np.float64)) + 1e-30
-
-
-def _ring(n: int, sr: int, positions, amps, f0: float, q: float) -> np.ndarray:
-    """Decaying sines (amplitude ``amps``, decay ``q / (pi f0)``) started at ``positions``.
-
-    Direct synthesis around each event: cheaper than a recursive filter for a few events.
-    """
-    out = np.zeros(n, dtype=_F32)
-    tau = q / (np.pi * f0)
-    length = min(int(6.0 * tau * sr) + 1, n)
-    t = np.arange(length, dtype=_F32) * _F32(1.0 / sr)
-    shape = np.exp(-t / _F32(tau)) * np.sin(_F32(2.0 * np.pi * f0) * t)
-    for p, a in zip(positions, amps, strict=True):
-        stop = min(p + length, n)
-        out[p:stop] += _F32(a) * shape[: stop - p]
-    return out
-
-
-def _shaped_noise(rng: np.random.Generator, n: int, gain: np.ndarray) -> np.ndarray:
-    """Noise of RMS 1 whose magnitude spectrum follows ``gain`` (length n//2+1).
-
-    Random phases and magnitudes straight in the frequency domain (one inverse FFT); uniform
-    real and imaginary parts are enough, the time signal is Gaussian by the central limit.
-    """
-    spec = _noise_spectrum(rng, n)
-    spec *= gain.astype(_F32, copy=False)
-    spec[0] = 0.0
-    return _unit(sfft.irfft(spec, n))
-
-
-def _band_noise(rng: np.random.Generator, n: int, sr: int, lo: float, hi: float) -> np.ndarray:
-    return _shaped_noise(rng, n, _band_gain(_freqs(n, sr), lo, hi))
-
-
-def _smooth_random(rng: np.random.Generator, n: int, sr: int, step_s: float) -> np.ndarray:
-    """A slow random curve (unit standard deviation), linear between knots ``step_s`` apart."""
-    step = max(int(round(step_s * sr)), 1)
-    m = n // step + 1
-    knots = rng.standard_normal(m + 1).astype(_F32)
-    ramp = np.arange(step, dtype=_F32) * _F32(1.0 / step)
-    base = np.repeat(knots[:-1], step)[:n]
-    slope = np.repeat(np.diff(knots), step)[:n]
-    return base + slope * np.tile(ramp, m)[:n]
-
-
-def _resonator(f0: float, q: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """A two-pole resonator whose impulse response is a unit-amplitude decaying sine.
-
-    The decay time constant is ``q / (pi * f0)`` seconds.
-    """
-    f0 = float(np.clip(f0, 20.0, 0.45 * sr))
-    w = 2.0 * np.pi * f0 / sr
-    r = float(np.exp(-np.pi * f0 / (max(q, 0.5) * sr)))
-    b = np.array([np.sin(w)], dtype=_F32)
-    a = np.array([1.0, -2.0 * r * np.cos(w), r * r], dtype=_F32)
-    return b, a
-
-
-# A constant far below audibility added before recursive filters: decaying tails would
-# otherwise reach subnormal floats, which make lfilter several times slower.
-_TINY = _F32(1e-20)
-
-
-def _resonate(x: np.ndarray, sr: int, f0: float, q: float) -> np.ndarray:
-    b, a = _resonator(f0, q, sr)
-    return lfilter(b, a, x + _TINY).astype(_F32, copy=False)
-
-
-def _one_pole(x: np.ndarray, sr: int, tau_s: float) -> np.ndarray:
-    """First-order low-pass / exponential decay with time constant ``tau_s`` (unit DC gain)."""
-    p = float(np.exp(-1.0 / (max(tau_s, 1e-6) * sr)))
-    b, a = np.array([1.0 - p], _F32), np.array([1.0, -p], _F32)
-    return lfilter(b, a, x + _TINY).astype(_F32, copy=False)
-
-
-def _impulses(n: int, positions: np.ndarray, amps: np.ndarray | float) -> np.ndarray:
-    """A silent signal with ``amps`` added at the integer sample ``positions`` inside [0, n)."""
-    out = np.zeros(n, dtype=_F32)
-    positions = np.asarray(positions, dtype=np.int64)
-    amps = np.broadcast_to(np.asarray(amps, dtype=_F32), positions.shape)
-    keep = (positions >= 0) & (positions < n)
-    np.add.at(out, positions[keep], amps[keep])
-    return out
-
-
-def _cycles(rate_hz: np.ndarray, sr: int, start: float) -> np.ndarray:
-    """Running cycle count (float64) of an oscillator whose rate varies per sample."""
-    return np.cumsum(rate_hz, dtype=np.float64) * (1.0 / sr) + start
-
-
-def _wrap(cycles: np.ndarray) -> np.ndarray:
-    """``2 pi frac(cycles)`` as float32: an exact phase for any integer harmonic ``k``."""
-    frac = np.floor(cycles)
-    np.subtract(cycles, frac, out=frac)
-    out = frac.astype(_F32)
-    out *= _F32(2.0 * np.pi)
-    return out
-
-
-def _crossings(cycles: np.ndarray) -> np.ndarray:
-    """Sample indices where a running cycle count passes an integer."""
-    whole = np.floor(cycles)
-    return np.flatnonzero(whole[1:] != whole[:-1]) + 1
-
-
-def _harmonics(phase: np.ndarray, mult: float, weights: Sequence[float], rng) -> np.ndarray:
-    """``sum_k w_k sin(k * mult * phase + random phase)`` for k = 1.. (mult an integer)."""
-    out = np.zeros_like(phase)
-    tmp = np.empty_like(phase)
-    for k, w in enumerate(weights, start=1):
-        np.multiply(phase, _F32(k * mult), out=tmp)
-        tmp += _F32(rng.uniform(0, 2 * np.pi))
-        np.sin(tmp, out=tmp)
-        tmp *= _F32(w)
-        out += tmp
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Machines: each returns the machine signal (normal part plus anomaly) for one clip.
-# rng drives the machine, arng the anomaly, so that kind="none" and any anomaly kind with
-# the same seed share the machine.
-# --------------------------------------------------------------------------------------------
-
-
-def _fan(p: dict, rng, arng, n: int, sr: int, kind: str, sev: float) -> np.ndarray:
-    drift = _smooth_random(rng, n, sr, 0.7)
-    rate = p["rate"] * (1.0 + 0.004 * drift.astype(np.float64))
-    cyc = _cycles(rate, sr, rng.random())
-    theta = _wrap(cyc)  # rotation phase
-    nb = int(p["blades"])
-    weights = [k ** -p["harm_decay"] for k in range(1, 7)]
-    tones = _harmonics(theta, nb, weights, rng)
-    tones += _harmonics(theta, 1, (0.15, 0.05), rng)  # residual imbalance of a healthy fan
-    c = p["turb_centre"]
-    turb = _band_noise(rng, n, sr, c / 2.5, c * 2.5)
-    turb *= 1.0 + _F32(p["turb_am"]) * np.sin(nb * theta) + _F32(0.08) * np.sin(theta)
-    x = _unit(tones) * _F32(p["tone_level"]) + turb
-    x += _unit(_resonate(x, sr, p["res_freq"], p["res_q"])) * _F32(p["res_gain"])
-    x = _unit(x)
-    if kind == "imbalance":
-        x *= 1.0 + _F32(0.12 * sev) * np.sin(theta + _F32(arng.uniform(0, 2 * np.pi)))
-        x += _F32(0.25 * sev) * np.sin(theta) + _F32(0.1 * sev) * np.sin(2 * theta)
-        laps = _crossings(cyc)
-        late = arng.integers(0, 40, laps.size)
-        hits = _impulses(n, laps + late, arng.uniform(0.6, 1.0, laps.size))
-        x += _unit(_resonate(hits, sr, p["res_freq"] * 1.15, 25.0)) * _F32(0.2 * sev)
-    elif kind == "bearing_fault":
-        defect = _cycles(rate * p["bpfo"], sr, arng.random())
-        pos = _crossings(defect)
-        load = 0.55 + 0.45 * np.cos(theta[pos])  # load zone turns with the shaft
-        amps = load * arng.uniform(0.7, 1.3, pos.size)
-        hits = _impulses(n, pos + arng.integers(-8, 9, pos.size), amps)
-        ring = _resonate(hits, sr, p["bearing_res"], 30.0)
-        ring += _F32(0.5) * _resonate(hits, sr, p["bearing_res"] * 1.6, 40.0)
-        x += _unit(ring) * _F32(0.15 * sev)
-    elif kind == "contamination":
-        extra = _band_noise(arng, n, sr, 1500.0, 6500.0)
-        extra *= 1.0 + _F32(0.5) * np.sin(nb * theta)
-        rub_gate = np.exp(_F32(-8.0) * (1.0 - np.cos(theta - _F32(arng.uniform(0, 6.28)))))
-        rub = _band_noise(arng, n, sr, 2500.0, 7500.0) * rub_gate
-        x += extra * _F32(0.09 * sev) + _unit(rub) * _F32(0.09 * sev)
-    return x
-
-
-def _pump(p: dict, rng, arng, n: int, sr: int, kind: str, sev: float) -> np.ndarray:
-    slip = p["slip"]
-    if kind == "clogging":
-        slip = slip + 0.015 * sev  # more load: the induction motor slows down
-    sync = 2.0 * LINE_HZ / p["poles"]
-    drift = _smooth_random(rng, n, sr, 0.8).astype(np.float64)
-    rate = sync * (1.0 - slip) * (1.0 + 0.002 * drift)
-    cyc = _cycles(rate, sr, rng.random())
-    theta = _wrap(cyc)
-    # magnetic hum at 2 x line frequency (and harmonics), beating at the pole-pass frequency
-    t = np.arange(n, dtype=np.float64) * (1.0 / sr)
-    hum_phase = _wrap(2.0 * LINE_HZ * t + rng.random())
-    hum = _harmonics(hum_phase, 1, [k ** -p["hum_decay"] for k in range(1, 6)], rng)
-    pole_pass = _wrap(2.0 * slip * LINE_HZ * t + rng.random())
-    hum *= 1.0 + _F32(0.25) * np.sin(pole_pass)
-    nv = int(p["vanes"])
-    vane_w = [k ** -p["vane_decay"] for k in range(1, 7)]
-    if kind == "clogging":
-        vane_w = [w * (1.0 + sev * (k > 1)) for k, w in enumerate(vane_w, start=1)]
-    vane = _harmonics(theta, nv, vane_w, rng) + _harmonics(theta, 1, (0.2, 0.1), rng)
-    f = _freqs(n, sr)
-    flow_gain = _band_gain(f, 30.0, p["flow_hi"], 1) / np.sqrt(np.maximum(f, _F32(30.0)) / 30.0)
-    flow = _shaped_noise(rng, n, flow_gain)
-    flow *= 1.0 + _F32(0.1) * _smooth_random(rng, n, sr, 0.3) + _F32(0.15) * np.sin(nv * theta)
-    flow_level = 1.0
-    if kind == "clogging":
-        flow_level = max(0.0, 1.0 - 0.3 * sev)
-        surge = np.sin(_wrap(_cycles(np.full(n, arng.uniform(0.5, 1.5)), sr, arng.random())))
-        flow *= 1.0 + _F32(0.3 * min(sev, 3.0)) * surge
-    x = _unit(hum) * _F32(p["hum_level"]) + _unit(vane) * _F32(p["vane_level"])
-    x += flow * _F32(flow_level)
-    casing = _resonate(x, sr, p["casing1"], 8.0) + _F32(0.6) * _resonate(x, sr, p["casing2"], 12.0)
-    x = _unit(x + _unit(casing) * _F32(p["casing_gain"]))
-    if kind == "leak":
-        c = arng.uniform(3000.0, 6000.0)
-        hiss = _band_noise(arng, n, sr, c / 1.25, c * 1.25)
-        hiss *= 1.0 + _F32(0.2) * _smooth_random(arng, n, sr, 0.2)
-        x += hiss * _F32(0.15 * sev)
-    elif kind == "cavitation":
-        count = arng.poisson(60.0 * n / sr)
-        pos = arng.integers(0, n, count)
-        env = _one_pole(_impulses(n, pos, arng.exponential(1.0, count)), sr, 0.0015)
-        bursts = _band_noise(arng, n, sr, 1200.0, 7500.0) * env
-        x += _unit(bursts) * _F32(0.06 * sev)
-    return x
-
-
-def _slider_motion(rng, n: int, sr: int, period: float, move_frac: float):
-    """Velocity (signed, peak 1), rail position (0..1) and the moves ``(start, stop, dir)``.
-
-    Each half-cycle moves with a sin^2 velocity profile, then dwells; strokes jitter by 2 %.
-    """
-    v = np.zeros(n, dtype=_F32)
-    pos = np.zeros(n, dtype=_F32)
-    moves = []
-    clock = -rng.uniform(0.0, period)
-    direction = 1
-    where = 0.0
-    while clock * sr < n:
-        half = 0.5 * period * (1.0 + 0.02 * rng.standard_normal())
-        a, b = int(round(clock * sr)), int(round((clock + half * move_frac) * sr))
-        c = int(round((clock + half) * sr))
-        s = (np.arange(a, b, dtype=_F32) - _F32(a)) / _F32(max(b - a, 1))
-        lo, hi = max(a, 0), min(b, n)
-        if hi > lo:
-            seg = s[lo - a : hi - a]
-            v[lo:hi] = direction * np.sin(_F32(np.pi) * seg) ** 2
-            travel = seg - np.sin(_F32(2 * np.pi) * seg) / _F32(2 * np.pi)
-            pos[lo:hi] = where + direction * travel
-        where = 1.0 if direction > 0 else 0.0
-        lo, hi = max(b, 0), min(c, n)
-        if hi > lo:
-            pos[lo:hi] = where
-        moves.append((a, b, direction))
-        direction = -direction
-        clock += half
-    return v, pos, moves
-
-
-def _slider(p: dict, rng, arng, n: int, sr: int, kind: str, sev: float) -> np.ndarray:
-    v, pos, moves = _slider_motion(rng, n, sr, p["period"], p["move_frac"])
-    speed = np.abs(v)
-    whine_phase = _wrap(_cycles(p["whine"] * speed.astype(np.float64), sr, rng.random()))
-    whine = _harmonics(whine_phase, 1, [k ** -p["whine_decay"] for k in range(1, 4)], rng)
-    whine *= speed**0.8
-    c = p["roll_centre"]
-    roll = _band_noise(rng, n, sr, c / 2.0, c * 2.0) * speed
-    t = np.arange(n, dtype=np.float64) * (1.0 / sr)
-    hold = np.sin(_wrap(2.0 * LINE_HZ * t + rng.random()))
-    starts = np.array([m[0] for m in moves] + [m[1] for m in moves])
-    clunks = _impulses(n, starts, rng.uniform(0.6, 1.0, starts.size))
-    frame = _resonate(clunks, sr, p["clunk1"], 6.0) + _F32(0.5) * _resonate(
-        clunks, sr, p["clunk2"], 10.0
-    )
-    x = _unit(whine) + _unit(roll) * _F32(p["roll_level"]) + _F32(0.05) * hold
-    x += _unit(frame) * _F32(0.6 * p["clunk_level"])
-    x = _unit(x)
-    if kind == "rail_damage":
-        defect = arng.uniform(0.2, 0.8)
-        gap = arng.uniform(0.05, 0.12)  # distance between the carriage's two blocks
-        hit_pos, hit_amp = [], []
-        for a, b, _ in moves:
-            lo, hi = max(a, 0), min(b, n)
-            if hi - lo < 2:
-                continue
-            seg = pos[lo:hi]
-            for spot in (defect, defect + gap):
-                inside = np.flatnonzero(np.diff(np.sign(seg - _F32(spot))) != 0)
-                for i in inside:
-                    hit_pos.append(lo + i)
-                    hit_amp.append(0.3 + speed[lo + i])
-        hits = _impulses(n, np.array(hit_pos, dtype=np.int64), np.array(hit_amp, dtype=_F32))
-        ring = _resonate(hits, sr, p["rail_res"], 25.0) + _resonate(hits, sr, p["clunk2"], 10.0)
-        x += _unit(ring) * _F32(0.35 * sev)
-    elif kind == "no_lubrication":
-        stick = arng.uniform(40.0, 120.0)  # stick-slip rate, Hz
-        slip_phase = _cycles(stick * (0.5 + speed.astype(np.float64)), sr, arng.random())
-        ramp = _wrap(slip_phase) * _F32(1.0 / (2.0 * np.pi))
-        ramp *= ramp
-        pulses = ramp * ramp * ramp  # sawtooth**6: friction builds up, then releases
-        friction = _band_noise(arng, n, sr, 1000.0, 6000.0) * pulses * speed
-        sq = arng.uniform(1500.0, 3500.0)
-        squeal_on = (_smooth_random(arng, n, sr, 0.25) > 0.3).astype(_F32)
-        squeal_on = _one_pole(squeal_on, sr, 0.02)
-        vib = 1.0 + 0.01 * _smooth_random(arng, n, sr, 0.05).astype(np.float64)
-        squeal = np.sin(_wrap(_cycles(sq * vib, sr, arng.random()))) * squeal_on * speed
-        x += _unit(friction) * _F32(0.45 * sev) + _F32(0.2 * sev) * squeal
-    return x
-
-
-def _valve_schedule(rng, arng, n: int, sr: int, period: float, duty: float, irregular: float):
-    """Open and close times (samples) of the valve; ``irregular`` > 0 for a timing fault."""
-    opens, closes = [], []
-    clock = -rng.uniform(0.0, period)
-    while clock * sr < n:
-        cycle = period * (1.0 + 0.02 * rng.standard_normal())
-        start_jit = 0.005 * rng.standard_normal()
-        this_duty = duty * (1.0 + 0.03 * rng.standard_normal())
-        if irregular > 0:  # a sticking plunger: late and irregular opening, early closing
-            late = irregular * 0.25 * period * arng.uniform(0.0, 1.0)
-            start_jit += late
-            this_duty -= late / period
-            this_duty *= float(np.clip(1.0 + irregular * arng.uniform(-0.5, 0.2), 0.1, 1.8))
-            this_duty = max(this_duty, 0.05)
-        o = clock + start_jit
-        opens.append(o)
-        closes.append(o + min(this_duty, 0.95) * cycle)
-        clock += cycle
-    return np.round(np.array(opens) * sr).astype(np.int64), np.round(np.array(closes) * sr).astype(
-        np.int64
-    )
-
-
-def _valve(p: dict, rng, arng, n: int, sr: int, kind: str, sev: float) -> np.ndarray:
-    irregular = sev if kind == "timing_fault" else 0.0
-    opens, closes = _valve_schedule(rng, arng, n, sr, p["period"], p["duty"], irregular)
-    amp_open = rng.uniform(0.8, 1.0, opens.size)
-    amp_close = p["close_ratio"] * rng.uniform(0.8, 1.0, closes.size)
-    gate = np.zeros(n, dtype=_F32)
-    for o, c in zip(opens, closes, strict=True):
-        gate[max(o, 0) : max(min(c, n), 0)] = 1.0
-    gate = _one_pole(gate, sr, 0.006)
-    pos = np.concatenate([opens, closes])
-    amps = np.concatenate([amp_open, amp_close])
-    q = p["click_q"]
-    if kind == "contamination":
-        q = q / (1.0 + 3.0 * sev)  # debris damps the plunger
-        bounce = arng.integers(int(0.003 * sr), int(0.012 * sr), pos.size)
-        pos = np.concatenate([pos, pos + bounce])
-        amps = np.concatenate([amps, amps * min(sev, 1.0)])
-    hits = _impulses(n, pos, amps)
-    f1 = p["click_freq"]
-    clicks = (
-        _resonate(hits, sr, f1, q)
-        + _F32(0.7) * _resonate(hits, sr, f1 * 2.32, q * 1.3)
-        + _F32(0.4) * _resonate(hits, sr, f1 * 3.9, q * 1.6)
-    )
-    t = np.arange(n, dtype=np.float64) * (1.0 / sr)
-    buzz_phase = _wrap(2.0 * LINE_HZ * t + rng.random())
-    buzz = _harmonics(buzz_phase, 1, (1.0, 0.5, 0.3), rng) * gate
-    c = p["hiss_centre"]
-    hiss = _band_noise(rng, n, sr, c / 2.0, c * 2.0)
-    hiss += _unit(_resonate(hiss, sr, f1, 6.0))  # the flow rings the body's first mode too
-    hiss *= 1.0 + _F32(0.15) * _smooth_random(rng, n, sr, 0.05)
-    x = clicks + hiss * gate * _F32(p["hiss_level"]) + buzz * _F32(p["buzz_level"])
-    if kind == "contamination":  # particles in the flow crackle through the orifice
-        count = arng.poisson(300.0 * n / sr)
-        grains = _impulses(n, arng.integers(0, n, count), arng.exponential(1.0, count))
-        crackle = _one_pole(grains, sr, 0.0005) * _band_noise(arng, n, sr, 2000.0, 7000.0)
-        x += _unit(crackle * gate) * _F32(0.8 * sev * p["hiss_level"])
-    if kind == "leak":
-        lc = 1.5 * c
-        leak = _band_noise(arng, n, sr, lc / 1.5, lc * 1.5) * (1.0 - gate)
-        x += leak * _F32(0.25 * sev * p["hiss_level"])
-    return x
-
-
-_MACHINES: dict[str, Callable[..., np.ndarray]] = {
-    "fan": _fan,
-    "pump": _pump,
-    "slider": _slider,
-    "valve": _valve,
-}
-
-
-def _background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Factory background: pink-to-brown noise, distant hum and machine, occasional impacts.
-
-    Noise, 50 Hz hum harmonics and a distant rotating machine (narrow bands around its
-    harmonics: a drifting, fluctuating tone) share one inverse FFT; the impacts (knocks
-    ringing two random modes) are added in the time domain.
-    """
-    f = _freqs(n, sr)
-    alpha = rng.uniform(1.0, 2.0)  # 1 = pink, 2 = brown
-    gain = (np.maximum(f, _F32(20.0)) / _F32(100.0)) ** _F32(-alpha / 2.0)
-    gain *= _band_gain(f, 15.0, rng.uniform(4000.0, 7500.0), 1)
-    noise = _noise_spectrum(rng, n) * gain
-    hum = np.zeros_like(noise)
-    _add_lines(hum, rng, n, sr, LINE_HZ * np.arange(1, 7), rng.uniform(0.0, 1.0, 6), 0.3)
-    far = np.zeros_like(noise)
-    far_f0 = rng.uniform(20.0, 60.0)
-    harm = np.arange(1, 6)
-    _add_lines(far, rng, n, sr, far_f0 * harm, rng.uniform(0.0, 1.0, 5), 0.004 * far_f0 * harm + 1)
-    spec = noise * _F32(1.0 / np.sqrt(_spectral_power(noise)))
-    spec += hum * _F32(rng.uniform(0.1, 0.4) / np.sqrt(_spectral_power(hum)))
-    spec += far * _F32(rng.uniform(0.1, 0.4) / np.sqrt(_spectral_power(far)))
-    spec[0] = 0.0
-    x = _unit(sfft.irfft(spec, n))
-    count = rng.poisson(0.4 * n / sr)
-    where = rng.integers(0, n, count)
-    amps = rng.uniform(1.0, 6.0, count)
-    x += _ring(n, sr, where, amps, rng.uniform(150.0, 600.0), rng.uniform(5.0, 15.0))
-    x += _ring(n, sr, where, amps * 0.7, rng.uniform(800.0, 3000.0), rng.uniform(8.0, 25.0))
-    return x
-
 
 # --------------------------------------------------------------------------------------------
 # One clip
@@ -761,11 +214,6 @@ def render_clip(
     gain_db = prng.uniform(-GAIN_DB, GAIN_DB)
     mix *= _F32(TARGET_RMS * 10.0 ** (gain_db / 20.0) / _rms(mix))
     return mix.astype(_F32, copy=False)
-
-
-def to_pcm16(x: np.ndarray) -> np.ndarray:
-    """Float samples -> int16 (rounded, clipped at full scale)."""
-    return np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
 
 
 # --------------------------------------------------------------------------------------------
@@ -922,20 +370,16 @@ def _clear(out_dir: Path, overwrite: bool) -> None:
 def generate_machines(
     out_dir: str | Path,
     *,
-    seed: int = 0,
-    train_per_id: int = 50,
-    test_per_id: int = 30,
-    seconds: float = 10.0,
-    machine_types: Iterable[str] = MACHINE_TYPES,
-    ids: Iterable[str] = DEFAULT_IDS,
-    snr_db: Sequence[float] = DEFAULT_SNR_DB,
-    severity: float = 1.0,
     progress: bool = True,
     workers: int = 1,
     overwrite: bool = False,
+    **plan,
 ) -> pd.DataFrame:
     """Write a synthetic DCASE 2020 Task 2 style set to ``out_dir``; return its labels table.
 
+    ``plan`` takes the keyword arguments of :func:`plan_machines` (``seed``, ``train_per_id``,
+    ``test_per_id``, ``seconds``, ``machine_types``, ``ids``, ``snr_db``, ``severity``), with
+    its defaults; any other name raises TypeError.
     The defaults (4 types x 4 IDs x (50 train + 30 test) clips of 10 s) make 1,280 clips,
     about 410 MB. ``workers > 1`` renders in a process pool with byte-identical output.
     An existing set in ``out_dir`` (``labels.csv``, the manifest, or DCASE-named WAV files in
@@ -944,16 +388,8 @@ def generate_machines(
     ``labels.attrs`` holds ``seconds`` (wall time of the rendering), ``audio_seconds`` and
     ``x_realtime``, and with one worker ``cpu_seconds`` and ``x_realtime_cpu``.
     """
-    specs = plan_machines(
-        seed=seed,
-        train_per_id=train_per_id,
-        test_per_id=test_per_id,
-        seconds=seconds,
-        machine_types=machine_types,
-        ids=ids,
-        snr_db=snr_db,
-        severity=severity,
-    )
+    plan = _plan_arguments("generate_machines", plan)
+    specs = plan_machines(**plan)
     if not specs:
         raise ValueError("nothing to generate: train_per_id and test_per_id are both 0")
     if int(workers) < 1:
@@ -968,14 +404,28 @@ def generate_machines(
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     labels = pd.DataFrame([asdict(s) for s in specs], columns=list(LABEL_COLUMNS))
     labels.to_csv(out_dir / LABELS_FILE, index=False)
-    config = _config(seed, train_per_id, test_per_id, seconds, machine_types, ids, snr_db, severity)
+    config = _config(**plan)
     config["n_clips"] = len(specs)
     (out_dir / MANIFEST_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    audio = float(seconds) * len(specs)
+    audio = float(plan["seconds"]) * len(specs)
     labels.attrs.update(seconds=wall, audio_seconds=audio, x_realtime=audio / max(wall, 1e-9))
     if int(workers) == 1:
         labels.attrs.update(cpu_seconds=cpu, x_realtime_cpu=audio / max(cpu, 1e-9))
     return labels
+
+
+# The arguments of plan_machines with their defaults: the one list of a set's configuration.
+_PLAN_DEFAULTS: dict[str, object] = {
+    name: param.default for name, param in inspect.signature(plan_machines).parameters.items()
+}
+
+
+def _plan_arguments(caller: str, kwargs: dict) -> dict:
+    """``kwargs`` completed with the defaults of :func:`plan_machines`; TypeError for others."""
+    unknown = set(kwargs) - set(_PLAN_DEFAULTS)
+    if unknown:
+        raise TypeError(f"{caller}() got unknown arguments {sorted(unknown)}")
+    return {**_PLAN_DEFAULTS, **kwargs}
 
 
 def _config(seed, train_per_id, test_per_id, seconds, machine_types, ids, snr_db, severity):
@@ -1019,20 +469,7 @@ def ensure_machines(out_dir: str | Path, **kwargs) -> pd.DataFrame:
     """
     run_opts = {k: kwargs.pop(k) for k in ("progress", "workers") if k in kwargs}
     kwargs.pop("overwrite", None)
-    defaults = {
-        "seed": 0,
-        "train_per_id": 50,
-        "test_per_id": 30,
-        "seconds": 10.0,
-        "machine_types": MACHINE_TYPES,
-        "ids": DEFAULT_IDS,
-        "snr_db": DEFAULT_SNR_DB,
-        "severity": 1.0,
-    }
-    unknown = set(kwargs) - set(defaults)
-    if unknown:
-        raise TypeError(f"unknown arguments {sorted(unknown)}")
-    wanted = _config(**{**defaults, **kwargs})
+    wanted = _config(**_plan_arguments("ensure_machines", kwargs))
     out_dir = Path(out_dir)
     manifest = out_dir / MANIFEST_FILE
     if manifest.is_file():

@@ -40,16 +40,18 @@ comes out slightly different on each call. :class:`EspeakSession` therefore load
 the library and unloads it when closed; within a session, outputs depend only on the sequence of
 calls. :func:`generate_digits` opens one session per speaker and synthesizes that speaker's
 takes in take order, so the same seed and sizes give byte-identical files in any process.
+
+Modules: :mod:`~audioanom.synth.espeak` (the espeak-ng binding: :class:`EspeakSession`,
+:func:`synthesize`), :mod:`~audioanom.synth.corruptions` (the recording faults, pure functions);
+this module plans the speakers and takes, renders a take and writes the data set. Everything
+public in those modules can be imported from here too.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import json
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -60,7 +62,59 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import soxr
-from scipy.signal import fftconvolve
+
+from .corruptions import (
+    add_noise_burst,
+    drop_out,
+    hard_clip,
+    pitch_shift,
+    reverberate,
+    room_impulse_response,
+    truncate,
+)
+from .espeak import (
+    EspeakSession,
+    SpeechSynthError,
+    available_voices,
+    check_voice,
+    espeak_paths,
+    synthesize,
+)
+from .signal_blocks import to_pcm16
+
+__all__ = [
+    "ANOMALY_KINDS",
+    "BASE_VOICES",
+    "DIGIT_WORDS",
+    "LABEL_COLUMNS",
+    "NORMAL_DIGIT",
+    "NORMAL_WORD",
+    "SAMPLE_RATE",
+    "SIMILAR_WORDS",
+    "VARIANTS",
+    "WORD_KINDS",
+    "DigitSynthConfig",
+    "EspeakSession",
+    "SpeakerProfile",
+    "SpeechSynthError",
+    "TakePlan",
+    "add_noise_burst",
+    "available_voices",
+    "check_voice",
+    "drop_out",
+    "espeak_paths",
+    "generate_digits",
+    "hard_clip",
+    "pitch_shift",
+    "plan_speakers",
+    "plan_takes",
+    "read_labels",
+    "reverberate",
+    "room_impulse_response",
+    "summarize",
+    "synthesize",
+    "truncate",
+]
 
 SAMPLE_RATE = 48_000
 NORMAL_WORD = "six"
@@ -114,350 +168,6 @@ VARIANTS: dict[str, str] = {
     **{f"f{i}": "female" for i in range(1, 6)},
     **{name: "male" for name in ("klatt", "klatt2", "klatt3", "klatt4")},
 }
-
-
-class SpeechSynthError(RuntimeError):
-    """espeak-ng could not be loaded, initialised, or asked to speak."""
-
-
-# =============================================================================== espeak-ng
-
-
-_INSTALL_HINT = "install with pip install espeakng-loader"
-_OUTPUT_SYNCHRONOUS = 0x0001  # espeak_ng_OUTPUT_MODE ENOUTPUT_MODE_SYNCHRONOUS
-_POS_CHARACTER = 1  # espeak_POSITION_TYPE
-_CHARS_UTF8 = 1  # espeak_Synth flags
-_PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH, _PARAM_RANGE = 1, 2, 3, 4  # espeak_PARAMETER
-# int callback(short *wav, int numsamples, espeak_EVENT *events); return 0 to continue.
-_SynthCallback = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
-_SESSION_LOCK = threading.Lock()  # espeak-ng is one global engine per process
-
-
-def espeak_paths() -> tuple[str, str]:
-    """``(library path, data path)`` of the espeak-ng shipped by ``espeakng-loader``."""
-    try:
-        import espeakng_loader
-    except ImportError as err:
-        raise SpeechSynthError(
-            f"espeak-ng could not be loaded from espeakng-loader: {err}; {_INSTALL_HINT}"
-        ) from err
-    try:
-        return str(espeakng_loader.get_library_path()), str(espeakng_loader.get_data_path())
-    except (RuntimeError, OSError) as err:
-        raise SpeechSynthError(
-            f"espeak-ng could not be loaded from espeakng-loader: {err}; {_INSTALL_HINT}"
-        ) from err
-
-
-@functools.lru_cache(maxsize=4)
-def _voice_files(data_path: str) -> tuple[frozenset[str], frozenset[str]]:
-    """Base voice names (files under ``lang/``, lower case) and variant names (``voices/!v``)."""
-    root = Path(data_path)
-    bases = frozenset(p.name.lower() for p in (root / "lang").rglob("*") if p.is_file())
-    variant_dir = root / "voices" / "!v"
-    variants = frozenset(p.name for p in variant_dir.iterdir() if p.is_file())
-    return bases, variants
-
-
-def available_voices(data_path: str | None = None) -> tuple[list[str], list[str]]:
-    """Sorted base voices and variants in the espeak-ng data (``base+variant`` is a voice)."""
-    bases, variants = _voice_files(data_path or espeak_paths()[1])
-    return sorted(bases), sorted(variants)
-
-
-def check_voice(voice: str, data_path: str | None = None) -> None:
-    """Raise ValueError unless ``voice`` (``base`` or ``base+variant``) exists in the data.
-
-    espeak-ng itself silently ignores an unknown ``+variant``, hence this check.
-    """
-    bases, variants = _voice_files(data_path or espeak_paths()[1])
-    base, _, variant = voice.partition("+")
-    if base.lower() not in bases:
-        raise ValueError(f"unknown espeak-ng voice {base!r} in {voice!r}")
-    if variant and variant not in variants:
-        raise ValueError(f"unknown espeak-ng voice variant {variant!r} in {voice!r}")
-
-
-def _check_range(name: str, value: int, low: int, high: int) -> int:
-    if not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return int(value)
-
-
-def _bind(lib: ctypes.CDLL) -> None:
-    """Declare the signatures of the few libespeak-ng functions used here."""
-    c_int, c_char_p, c_void_p = ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p
-    sigs = {
-        "espeak_ng_InitializePath": ([c_char_p], None),
-        "espeak_ng_Initialize": ([ctypes.POINTER(c_void_p)], c_int),
-        "espeak_ng_ClearErrorContext": ([ctypes.POINTER(c_void_p)], None),
-        "espeak_ng_GetStatusCodeMessage": ([c_int, c_char_p, ctypes.c_size_t], None),
-        "espeak_ng_InitializeOutput": ([c_int, c_int, c_char_p], c_int),
-        "espeak_ng_GetSampleRate": ([], c_int),
-        "espeak_SetSynthCallback": ([_SynthCallback], None),
-        "espeak_SetVoiceByName": ([c_char_p], c_int),
-        "espeak_SetParameter": ([c_int, c_int, c_int], c_int),
-        "espeak_Synth": (
-            [c_char_p, ctypes.c_size_t, ctypes.c_uint, c_int, ctypes.c_uint, ctypes.c_uint]
-            + [c_void_p, c_void_p],
-            c_int,
-        ),
-        "espeak_Terminate": ([], c_int),
-        "espeak_ng_SetRandSeed": ([ctypes.c_long], c_int),
-    }
-    for name, (argtypes, restype) in sigs.items():
-        fn = getattr(lib, name)
-        fn.argtypes, fn.restype = argtypes, restype
-
-
-def _unload(lib: ctypes.CDLL) -> None:
-    """dlclose the library so that the next load starts from fresh static state."""
-    import _ctypes
-
-    close = getattr(_ctypes, "dlclose", None) or getattr(_ctypes, "FreeLibrary", None)
-    if close is not None:
-        close(lib._handle)
-
-
-class EspeakSession:
-    """A fresh espeak-ng engine for a sequence of synthesis calls (a context manager).
-
-    Opening loads libespeak-ng and initialises it with the voice data; closing terminates and
-    unloads it. Only one session may be open at a time in a process (espeak-ng is a global
-    engine); opening a second raises :class:`SpeechSynthError`. Outputs within a session are a
-    deterministic function of the sequence of calls made in it. (If some other code in the
-    process has loaded the same library file, unloading cannot reset it: determinism then only
-    holds per process.)
-
-    ``library_path``/``data_path`` default to those of ``espeakng-loader``. ``rand_seed`` seeds
-    espeak-ng's noise generator (breathy voices such as ``+f2``, ``+f5``), which espeak-ng
-    itself seeds from the clock.
-    """
-
-    def __init__(
-        self, library_path: str | None = None, data_path: str | None = None, rand_seed: int = 0
-    ) -> None:
-        self.library_path = library_path
-        self.data_path = data_path
-        self.rand_seed = int(rand_seed)
-        self.sample_rate = 0
-        self._lib: ctypes.CDLL | None = None
-        self._chunks: list[np.ndarray] = []
-        self._callback = _SynthCallback(self._collect)  # kept alive while the session is open
-
-    def _collect(self, wav, n_samples: int, _events) -> int:
-        if wav and n_samples > 0:
-            self._chunks.append(np.frombuffer(ctypes.string_at(wav, 2 * n_samples), np.int16))
-        return 0
-
-    def __enter__(self) -> EspeakSession:
-        self.open()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def open(self) -> None:
-        """Load and initialise espeak-ng; SpeechSynthError with the reason if that fails."""
-        if self._lib is not None:
-            return
-        if self.library_path is None or self.data_path is None:
-            lib_default, data_default = espeak_paths()
-            self.library_path = self.library_path or lib_default
-            self.data_path = self.data_path or data_default
-        if not _SESSION_LOCK.acquire(blocking=False):
-            raise SpeechSynthError(
-                "another EspeakSession is open: close it first (one per process)"
-            )
-        try:
-            self._lib = self._load()
-        except BaseException:
-            _SESSION_LOCK.release()
-            raise
-
-    def _load(self) -> ctypes.CDLL:
-        try:
-            lib = ctypes.CDLL(self.library_path)
-            _bind(lib)
-        except (OSError, AttributeError) as err:
-            raise SpeechSynthError(
-                f"espeak-ng could not be loaded from espeakng-loader: {err}; {_INSTALL_HINT}"
-            ) from err
-        context = ctypes.c_void_p()
-        lib.espeak_ng_InitializePath(str(self.data_path).encode())
-        status = lib.espeak_ng_Initialize(ctypes.byref(context))
-        if status != 0:
-            message = ctypes.create_string_buffer(512)
-            lib.espeak_ng_GetStatusCodeMessage(status, message, len(message))
-            lib.espeak_ng_ClearErrorContext(ctypes.byref(context))
-            _unload(lib)
-            raise SpeechSynthError(
-                f"espeak-ng could not be initialised with data {self.data_path}: "
-                f"{message.value.decode(errors='replace')}; {_INSTALL_HINT}"
-            )
-        lib.espeak_ng_InitializeOutput(_OUTPUT_SYNCHRONOUS, 0, None)
-        lib.espeak_SetSynthCallback(self._callback)
-        lib.espeak_ng_SetRandSeed(self.rand_seed)
-        self.sample_rate = int(lib.espeak_ng_GetSampleRate())
-        return lib
-
-    def close(self) -> None:
-        """Terminate and unload espeak-ng (idempotent)."""
-        if self._lib is None:
-            return
-        lib, self._lib = self._lib, None
-        try:
-            lib.espeak_Terminate()
-            _unload(lib)
-        finally:
-            _SESSION_LOCK.release()
-
-    def synthesize(
-        self,
-        text: str,
-        voice: str = "en-us",
-        *,
-        rate: int = 175,
-        pitch: int = 50,
-        pitch_range: int = 50,
-    ) -> np.ndarray:
-        """Speak ``text``: int16 samples (T,) at :attr:`sample_rate` (22,050 Hz for espeak-ng).
-
-        ``voice`` is ``base`` or ``base+variant`` (see :func:`available_voices`), ``rate`` in
-        words per minute (80-450), ``pitch`` and ``pitch_range`` espeak-ng's 0-100 settings.
-        """
-        if self._lib is None:
-            raise SpeechSynthError("EspeakSession is not open (use it as a context manager)")
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"text must be a non-empty string, got {text!r}")
-        check_voice(voice, self.data_path)
-        settings = {
-            _PARAM_RATE: _check_range("rate", rate, 80, 450),
-            _PARAM_PITCH: _check_range("pitch", pitch, 0, 100),
-            _PARAM_RANGE: _check_range("pitch_range", pitch_range, 0, 100),
-            _PARAM_VOLUME: 100,
-        }
-        lib = self._lib
-        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise SpeechSynthError(f"espeak-ng refused voice {voice!r}")
-        for param, value in settings.items():
-            if lib.espeak_SetParameter(param, value, 0) != 0:
-                raise SpeechSynthError(f"espeak-ng refused parameter {param} = {value}")
-        data = text.encode() + b"\0"
-        self._chunks = []
-        status = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-        if status != 0:
-            raise SpeechSynthError(f"espeak_Synth failed with status {status} for {text!r}")
-        if not self._chunks:
-            raise SpeechSynthError(f"espeak-ng produced no audio for {text!r} ({voice})")
-        return np.concatenate(self._chunks)  # T
-
-
-def synthesize(
-    text: str,
-    voice: str = "en-us",
-    *,
-    rate: int = 175,
-    pitch: int = 50,
-    pitch_range: int = 50,
-    sr: int | None = None,
-    rand_seed: int = 0,
-) -> tuple[np.ndarray, int]:
-    """Speak ``text`` once in a fresh espeak-ng: ``(float32 samples (T,), rate)``.
-
-    Deterministic: the same arguments give the same samples (``rand_seed`` seeds the breath
-    noise of breathy voices). The rate is espeak-ng's own (22,050 Hz) unless ``sr`` asks for a
-    resampling (soxr).
-    """
-    with EspeakSession(rand_seed=rand_seed) as session:
-        pcm = session.synthesize(text, voice, rate=rate, pitch=pitch, pitch_range=pitch_range)
-        native = session.sample_rate
-    x = pcm.astype(np.float32) / 32768.0  # T
-    if sr is not None and sr != native:
-        return soxr.resample(x, native, sr).astype(np.float32), sr
-    return x, native
-
-
-# ================================================================== corruptions (pure functions)
-
-
-def _as_signal(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 1 or x.size == 0:
-        raise ValueError(f"expected a non-empty 1-D signal (T,), got shape {x.shape}")
-    return x
-
-
-def hard_clip(x: np.ndarray, gain_db: float) -> np.ndarray:
-    """Amplify by ``gain_db`` and clip to [-1, 1] (an overdriven recording)."""
-    x = _as_signal(x)
-    return np.clip(x * np.float32(10 ** (gain_db / 20)), -1.0, 1.0)  # T
-
-
-def add_noise_burst(
-    x: np.ndarray, start: int, length: int, rms: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Add white Gaussian noise of RMS ``rms`` to ``x[start:start+length]`` (short ramps)."""
-    x = _as_signal(x).copy()
-    if not (0 <= start and length > 0 and start + length <= x.size):
-        raise ValueError(f"burst [{start}, {start + length}) outside a signal of {x.size} samples")
-    ramp = min(length // 2, max(1, length // 20))
-    env = np.ones(length, dtype=np.float32)
-    env[:ramp] = np.linspace(0, 1, ramp, endpoint=False)
-    env[length - ramp :] = env[:ramp][::-1]
-    x[start : start + length] += rms * env * rng.standard_normal(length, dtype=np.float32)
-    return x  # T
-
-
-def drop_out(x: np.ndarray, start: int, length: int) -> np.ndarray:
-    """Set ``x[start:start+length]`` to exactly zero (lost samples)."""
-    x = _as_signal(x).copy()
-    if not (0 <= start and length > 0 and start + length <= x.size):
-        raise ValueError(f"dropout [{start}, {start + length}) outside a signal of {x.size}")
-    x[start : start + length] = 0.0
-    return x  # T
-
-
-def truncate(x: np.ndarray, end: int) -> np.ndarray:
-    """Keep ``x[:end]``: the recording stops there."""
-    x = _as_signal(x)
-    if not 0 < end <= x.size:
-        raise ValueError(f"truncation point {end} outside (0, {x.size}]")
-    return x[:end].copy()  # T'
-
-
-def pitch_shift(x: np.ndarray, semitones: float, sr: int) -> np.ndarray:
-    """Resampling pitch shift (tape-speed change): pitch x 2^(s/12), duration / 2^(s/12)."""
-    x = _as_signal(x)
-    factor = 2.0 ** (semitones / 12.0)
-    return soxr.resample(x, sr, sr / factor).astype(np.float32)  # T / factor
-
-
-def room_impulse_response(
-    rt60: float, drr_db: float, sr: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Synthetic RIR: a unit direct path plus exponentially decaying noise.
-
-    The tail decays by 60 dB over ``rt60`` seconds and its energy is ``drr_db`` below the
-    direct path (direct-to-reverberant ratio); length ``rt60`` seconds.
-    """
-    if rt60 <= 0:
-        raise ValueError(f"rt60 must be positive, got {rt60}")
-    n = max(2, int(rt60 * sr))
-    t = np.arange(n) / sr
-    tail = rng.standard_normal(n) * np.exp(-3.0 * np.log(10.0) * t / rt60)
-    tail[0] = 0.0
-    tail *= np.sqrt(10 ** (-drr_db / 10) / np.sum(tail**2))
-    tail[0] = 1.0
-    return tail.astype(np.float32)  # N
-
-
-def reverberate(x: np.ndarray, rir: np.ndarray) -> np.ndarray:
-    """Convolve with a room impulse response; the result is longer by ``len(rir) - 1``."""
-    x = _as_signal(x)
-    return fftconvolve(x, _as_signal(rir)).astype(np.float32)  # T + N - 1
 
 
 # ========================================================================= generation plan
@@ -680,7 +390,7 @@ def _render_take(
         x = truncate(x, offset)
         detail = f"kept={kept:.2f} of the word"
 
-    pcm16 = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)  # T
+    pcm16 = to_pcm16(x)  # T
     row = {
         "file": f"data/{spk.speaker}/{plan.digit}_{spk.speaker}_{plan.take}.wav",
         "speaker": spk.speaker,
