@@ -110,7 +110,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         by = labels.groupby(["machine_type", "split", "label"]).size().rename("clips")
         print(by.reset_index().to_string(index=False))
     else:
-        from .synth.speech import SpeechSynthError, generate_digits, summarize
+        from .synth.speech import SpeechSynthError, describe_labels, generate_digits
 
         try:
             labels = generate_digits(
@@ -119,7 +119,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         except SpeechSynthError as err:
             print(f"synth digits: {err}", file=sys.stderr)
             return 1
-        print(summarize(labels))
+        print(describe_labels(labels))
     print(f"{len(labels)} clips written to {out} (labels: {out / 'labels.csv'})")
     return 0
 
@@ -139,25 +139,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
-def _types(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
 def _machine_setup(args: argparse.Namespace):
-    from .machines.pipeline import open_machine_clips, run_dir
+    """``(clips of the chosen types, types, run folder)``; a misspelled type (or none left)
+    ends the command with the error, an absent one is reported on stderr."""
+    from .machines.clips import open_machine_clips, run_dir, select_types
 
     clips = open_machine_clips(
         args.dataset, data_dir=args.data_dir, smoke=args.smoke, seed=args.seed
     )
-    types = [t for t in _types(args.machine_type) if t in set(clips["group"])]
-    missing = sorted(set(_types(args.machine_type)) - set(types))
-    if missing:
-        print(f"not in {args.dataset}: {', '.join(missing)}", file=sys.stderr)
-    return (
-        clips[clips["group"].isin(types)].reset_index(drop=True),
-        types,
-        run_dir(args.dataset, args.smoke),
-    )
+    try:
+        chosen = select_types(clips, args.machine_type)
+    except ValueError as err:
+        raise SystemExit(f"audioanom: {err}") from None
+    if chosen.absent:
+        print(f"not in {args.dataset}: {', '.join(chosen.absent)}", file=sys.stderr)
+    return chosen.clips, list(chosen.types), run_dir(args.dataset, args.smoke)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

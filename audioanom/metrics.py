@@ -81,6 +81,7 @@ __all__ = [
     "evaluate_thresholds",
     "harmonic_mean",
     "per_id_metrics",
+    "roc_auc",
     "roc_points",
     "summarize",
     "train_threshold",
@@ -180,28 +181,54 @@ def _one_class_note(y: np.ndarray) -> str | None:
 # AUC, pAUC, ROC
 
 
-def auc_pauc(labels: Iterable[object], scores: np.ndarray, max_fpr: float = MAX_FPR):
-    """``(auc, pauc)`` of one set of clips; pAUC is scikit-learn's McClish-standardized partial
-    AUC up to ``max_fpr`` (what the DCASE evaluator uses, module docstring).
-
-    Raises ValueError when only one class is present or scores are not finite.
-    """
+def _both_classes(labels: Iterable[object], scores: np.ndarray, what: str):
+    """``(y, s)`` checked; ValueError naming ``what`` when only one class is present."""
     y = binary_labels(labels)
     s = _check_scores(y, scores)
     note = _one_class_note(y)
     if note:
+        raise ValueError(f"{what} needs both classes: {note}")
+    return y, s
+
+
+def auc_pauc(
+    labels: Iterable[object],
+    scores: np.ndarray,
+    max_fpr: float = MAX_FPR,
+    *,
+    one_class: Literal["raise", "nan"] = "raise",
+) -> tuple[float, float]:
+    """``(auc, pauc)`` of one set of clips (higher score = more anomalous); pAUC is
+    scikit-learn's McClish-standardized partial AUC up to ``max_fpr`` (what the DCASE evaluator
+    uses, module docstring). THE AUC helper of the project (digits and machines alike).
+
+    One-class policy: a set with one class only has no AUC. ``one_class="raise"`` (default)
+    raises ValueError saying how many clips of each class there are; ``"nan"`` returns
+    ``(nan, nan)`` -- what the tables use, which report such a group with a note and leave it
+    out of every mean. Non-finite scores always raise."""
+    if one_class not in ("raise", "nan"):
+        raise ValueError(f"one_class must be 'raise' or 'nan', got {one_class!r}")
+    y = binary_labels(labels)
+    s = _check_scores(y, scores)
+    note = _one_class_note(y)
+    if note:
+        if one_class == "nan":
+            return float("nan"), float("nan")
         raise ValueError(f"AUC needs both classes: {note}")
     return float(roc_auc_score(y, s)), float(roc_auc_score(y, s, max_fpr=max_fpr))
+
+
+def roc_auc(
+    labels: Iterable[object], scores: np.ndarray, *, one_class: Literal["raise", "nan"] = "raise"
+) -> float:
+    """The AUC of :func:`auc_pauc` alone (same checks and one-class policy)."""
+    return auc_pauc(labels, scores, one_class=one_class)[0]
 
 
 def roc_points(labels: Iterable[object], scores: np.ndarray) -> pd.DataFrame:
     """ROC curve points: DataFrame ``fpr, tpr, threshold`` (``score >= threshold`` = anomaly;
     the first row has threshold +inf: nothing flagged)."""
-    y = binary_labels(labels)
-    s = _check_scores(y, scores)
-    note = _one_class_note(y)
-    if note:
-        raise ValueError(f"a ROC curve needs both classes: {note}")
+    y, s = _both_classes(labels, scores, "a ROC curve")
     fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
 
@@ -236,11 +263,8 @@ def per_id_metrics(
     rows = []
     for (mtype, mid), g in df.groupby([type_col, "id"], sort=True):
         y = binary_labels(g["label"])
-        s = _check_scores(y, g[score_col].to_numpy())
         note = _one_class_note(y)
-        auc = pauc = np.nan
-        if note is None:
-            auc, pauc = float(roc_auc_score(y, s)), float(roc_auc_score(y, s, max_fpr=max_fpr))
+        auc, pauc = auc_pauc(y, g[score_col].to_numpy(), max_fpr, one_class="nan")
         rows.append(
             {
                 "method": method,
@@ -432,11 +456,7 @@ def youden_threshold(labels: Iterable[object], scores: np.ndarray) -> ThresholdR
     """Threshold maximising Youden's J = TPR - FPR on these (test) labels and scores; the
     result is labelled ``optimistic=True``, ``fitted_on="test labels"`` (module docstring).
     Ties go to the highest threshold (fewest alarms)."""
-    y = binary_labels(labels)
-    s = _check_scores(y, scores)
-    note = _one_class_note(y)
-    if note:
-        raise ValueError(f"Youden's J needs both classes: {note}")
+    y, s = _both_classes(labels, scores, "Youden's J")
     fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
     j = (tpr - fpr)[1:]  # skip the +inf threshold (nothing flagged)
     best = float(thr[1:][int(np.argmax(j))])

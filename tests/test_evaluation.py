@@ -19,25 +19,10 @@ from audioanom.digits.evaluation import (
     labelled_split,
     one_class_split,
     purity,
-    roc_auc,
     wide_auc,
 )
 from audioanom.digits.features import AUDIOMNIST_FFT, FFTConfig, MelConfig
 from tests.conftest import shared, tone
-
-
-def test_roc_auc_on_known_inputs():
-    y = np.array([0, 0, 1, 1])
-    assert roc_auc([0.1, 0.2, 0.8, 0.9], y) == 1.0
-    assert roc_auc([0.9, 0.8, 0.2, 0.1], y) == 0.0
-    assert roc_auc([0.1, 0.8, 0.2, 0.9], y) == 0.75
-    assert np.isnan(roc_auc([0.1, 0.2], [False, False]))
-    with pytest.raises(ValueError, match="NaN"):
-        roc_auc([np.nan, 1, 2, 3], y)
-    with pytest.raises(ValueError, match="equal"):
-        roc_auc([1, 2, 3], y)
-    with pytest.raises(ValueError, match="0/1"):
-        roc_auc([1, 2, 3, 4], [0, 1, 2, 1])
 
 
 def test_auc_per_group_with_overall_first_and_one_class_groups_as_nan():
@@ -50,7 +35,7 @@ def test_auc_per_group_with_overall_first_and_one_class_groups_as_nan():
     assert det.loc["a", "auc"] == 1.0 and det.loc["b", "auc"] == 0.0
     assert np.isnan(det.loc["c", "auc"])
     assert (det.loc["c", "n_normal"], det.loc["c", "n_anomaly"]) == (2, 0)
-    assert det.loc["all", "auc"] == roc_auc(s, y) == 0.625
+    assert det.loc["all", "auc"] == 0.625  # 5 of 8 (normal, anomaly) pairs ranked right
     neg = t[t["detector"] == "neg"].set_index("group")
     assert neg.loc["all", "auc"] == pytest.approx(1 - 0.625)
     wide = wide_auc(t)

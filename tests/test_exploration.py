@@ -14,7 +14,7 @@ from audioanom.digits.exploration import (
     reconstruct_samples,
     scores_table,
     smoke_subset,
-    write_scores,
+    write_results,
 )
 from audioanom.digits.features import FFTConfig, read_signals
 from tests.conftest import tone
@@ -55,11 +55,11 @@ def test_explore_scores_table_csv_and_samples(toy_audiomnist):
     assert list(table.columns[:5]) == ["file", "speaker", "take", "split", "label"]
     assert sorted(table["pca_rank"]) == list(range(1, 61))
     assert table.loc[table["pca_rank"] == 1, "pca_error"].iat[0] == table["pca_error"].max()
-    path = write_scores(table, "toy_scores")
+    path = write_results(table, "toy_scores")
     assert path.name == "toy_scores.csv" and path.parent.name == "results"
     assert len(pd.read_csv(path)) == 60
     with pytest.raises(ValueError, match="slug"):
-        write_scores(table, "x.csv")
+        write_results(table, "x.csv")
 
     train_only = explore(clips, config, n_components=5, n_estimators=30, fit_on="train")
     assert train_only.fitted.sum() == 30 and train_only.scores.pca.n_samples == 30

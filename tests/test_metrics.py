@@ -44,6 +44,27 @@ def scores_table() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["group", "id", "label", "split", "score"])
 
 
+def test_roc_auc_on_known_inputs_and_the_one_class_policy():
+    """The one AUC helper: hand-counted pairs; one class is an error or NaN as asked."""
+    y = np.array([0, 0, 1, 1])
+    assert m.roc_auc(y, [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert m.roc_auc(y, [0.9, 0.8, 0.2, 0.1]) == 0.0
+    assert m.roc_auc(y, [0.1, 0.8, 0.2, 0.9]) == 0.75  # 3 of 4 (normal, anomaly) pairs right
+    assert m.roc_auc([False, False, True, True], [0.1, 0.8, 0.2, 0.9]) == 0.75
+    assert np.isnan(m.roc_auc([False, False], [0.1, 0.2], one_class="nan"))
+    assert all(np.isnan(m.auc_pauc([0, 0], [0.1, 0.2], one_class="nan")))
+    with pytest.raises(ValueError, match="2 normal, 0 anomaly"):
+        m.roc_auc([0, 0], [0.1, 0.2])
+    with pytest.raises(ValueError, match="NaN"):
+        m.roc_auc(y, [np.nan, 1, 2, 3], one_class="nan")
+    with pytest.raises(ValueError, match="same length"):
+        m.roc_auc(y, [1, 2, 3])
+    with pytest.raises(ValueError, match="0 \\(normal\\) or 1"):
+        m.roc_auc([0, 1, 2, 1], [1, 2, 3, 4])
+    with pytest.raises(ValueError, match="one_class"):
+        m.roc_auc(y, [1, 2, 3, 4], one_class="zero")
+
+
 def test_perfect_separation_gives_auc_and_pauc_one():
     auc, pauc = m.auc_pauc(["normal"] * 3 + ["anomaly"] * 2, np.array([0.1, 0.2, 0.3, 0.8, 0.9]))
     assert auc == 1.0 and pauc == 1.0

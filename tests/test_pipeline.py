@@ -19,6 +19,7 @@ from audioanom.machines.pipeline import (
     evaluate_all,
     model_config,
     run_dir,
+    select_types,
     survey_types,
     train_all,
     train_autoencoder_type,
@@ -237,3 +238,65 @@ def test_train_and_score_commands(dcase_root, capsys):
     ]
     assert row["auc"].iat[0] == pytest.approx(auc, abs=1e-12)
     assert "complex net (gauss)" in out and BASELINE_NAME in out
+
+
+def test_select_types_keeps_order_reports_absent_types_and_refuses_typos():
+    clips = pd.DataFrame(
+        {
+            "path": [f"{i}.wav" for i in range(5)],
+            "group": ["fan", "pump", "fan", "valve", "pump"],
+            "id": ["id_00"] * 5,
+        }
+    )
+    sel = select_types(clips, "pump, fan,slider")
+    assert sel.types == ("pump", "fan") and sel.absent == ("slider",)
+    assert sel.clips["path"].tolist() == ["0.wav", "1.wav", "2.wav", "4.wav"]  # row order kept
+    assert "not in this data set: slider" in sel.note()
+    assert select_types(clips, ["valve"]).clips["path"].tolist() == ["3.wav"]
+    with pytest.raises(ValueError, match=r"unknown machine type\(s\) \['fna'\].*'fan'"):
+        select_types(clips, "fna,pump")
+    with pytest.raises(ValueError, match="none of the machine types"):
+        select_types(clips, "ToyCar")
+
+
+def test_cli_train_stops_on_a_misspelled_machine_type(capsys):
+    from audioanom.cli import main
+
+    with pytest.raises(SystemExit, match=r"unknown machine type\(s\) \['fna'\]"):
+        main(["train", "--smoke", "--machine-type", "fna"])
+
+
+def test_example_clips_take_the_first_test_clip_of_each_label_by_path():
+    from audioanom.machines.clips import example_clips
+
+    clips = pd.DataFrame(
+        {
+            "path": ["b.wav", "a.wav", "c.wav", "d.wav", "e.wav"],
+            "group": ["fan"] * 4 + ["pump"],
+            "id": ["id_00", "id_02", "id_00", "id_04", "id_00"],
+            "label": ["normal", "normal", "anomaly", "anomaly", "normal"],
+            "split": ["test", "test", "test", "train", "test"],
+            "anomaly_kind": ["", "", "imbalance", "leak", ""],
+        }
+    )
+    ex = example_clips(clips, ["fan", "pump"])
+    assert ex["path"].tolist() == ["a.wav", "c.wav", "e.wav"]  # pump has no anomalous test clip
+    assert ex["title"].tolist() == [
+        "fan id_02: normal",
+        "fan id_00: anomaly (imbalance)",
+        "pump id_00: normal",
+    ]
+
+
+def test_parameter_counts_count_every_trainable_weight():
+    import torch
+
+    from audioanom.machines.nn import ComplexNet, MagnitudeNet
+    from audioanom.machines.pipeline import default_model_config, parameter_counts
+
+    table = parameter_counts(("tiny",), n_classes=5)
+    config = default_model_config("tiny", n_classes=5)
+    for column, cls in (("complex net", ComplexNet), ("magnitude-only", MagnitudeNet)):
+        model: torch.nn.Module = cls(config)
+        by_hand = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        assert table.loc["tiny", column] == by_hand > 0

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from audioanom.machines.model_files import load_trained, save_trained
 from audioanom.machines.nn import ComplexNet
 from audioanom.machines.training import (
     HISTORY_COLUMNS,
@@ -17,9 +18,7 @@ from audioanom.machines.training import (
     TrainingDiverged,
     class_key,
     class_mapping,
-    load_trained,
     sample_crops,
-    save_trained,
     split_train_val,
     train_clips_network,
     train_model,

@@ -18,33 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..datasets.table import filter_clips
+from ..metrics import binary_labels, roc_auc
 from .detectors import fit_pca, score_with_both
 from .features import AUDIOMNIST_FFT, FeatureConfig, FFTConfig, MelConfig, extract_features
-
-
-def _binary(is_anomaly: Sequence[bool] | np.ndarray) -> np.ndarray:
-    y = np.asarray(is_anomaly)
-    if y.dtype != bool:
-        if not np.isin(y, (0, 1)).all():
-            raise ValueError("is_anomaly must be booleans or 0/1")
-        y = y.astype(bool)
-    return y
-
-
-def roc_auc(scores: np.ndarray, is_anomaly: Sequence[bool] | np.ndarray) -> float:
-    """ROC AUC of ``scores`` (higher = more anomalous) against ``is_anomaly``; NaN when only one
-    class is present. Raises ValueError for mismatched lengths or non-finite scores."""
-    from sklearn.metrics import roc_auc_score
-
-    scores = np.asarray(scores, dtype=np.float64)
-    y = _binary(is_anomaly)
-    if scores.shape != y.shape or scores.ndim != 1:
-        raise ValueError(f"scores {scores.shape} and is_anomaly {y.shape} must be equal 1-D")
-    if not np.isfinite(scores).all():
-        raise ValueError("scores hold NaN or Inf")
-    if y.all() or not y.any():
-        return float("nan")
-    return float(roc_auc_score(y, scores))
 
 
 def auc_table(
@@ -59,7 +35,7 @@ def auc_table(
     Returns columns ``detector, group, n_normal, n_anomaly, auc``; the overall row of each
     detector has group ``overall`` and comes first, then the groups in sorted order.
     """
-    y = _binary(is_anomaly)
+    y = binary_labels(is_anomaly).astype(bool)
     groups_arr = None if groups is None else np.asarray(groups, dtype=object).astype(str)
     if groups_arr is not None and groups_arr.shape != y.shape:
         raise ValueError(f"groups {groups_arr.shape} and is_anomaly {y.shape} differ in length")
@@ -76,7 +52,7 @@ def auc_table(
                     "group": g,
                     "n_normal": int((~y[mask]).sum()),
                     "n_anomaly": int(y[mask].sum()),
-                    "auc": roc_auc(s[mask], y[mask]),
+                    "auc": roc_auc(y[mask], s[mask], one_class="nan"),
                 }
             )
     return pd.DataFrame(rows)
@@ -109,9 +85,15 @@ def auc_by_kind(
     rows = []
     for kind in sorted(set(kinds) - {normal}):
         mask = is_normal | (kinds == kind)
-        auc = roc_auc(scores[mask], ~is_normal[mask])
+        auc = roc_auc(~is_normal[mask], scores[mask], one_class="nan")
         rows.append({"kind": kind, "n": int((kinds == kind).sum()), "auc": auc})
-    rows.append({"kind": "all", "n": int((~is_normal).sum()), "auc": roc_auc(scores, ~is_normal)})
+    rows.append(
+        {
+            "kind": "all",
+            "n": int((~is_normal).sum()),
+            "auc": roc_auc(~is_normal, scores, one_class="nan"),
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -257,15 +239,8 @@ def digit_benchmark(
     variants = dict(DIGIT_VARIANTS if variants is None else variants)
     train, test = one_class_split(clips, normal_digit=normal_digit)
     tables = []
-    for name, detector, k, scores in _variant_scores(
-        train,
-        test,
-        variants,
-        n_components=n_components,
-        n_estimators=n_estimators,
-        seed=seed,
-        n_jobs=n_jobs,
-    ):
+    opts = {"n_components": n_components, "n_estimators": n_estimators, "seed": seed}
+    for name, detector, k, scores in _variant_scores(train, test, variants, **opts, n_jobs=n_jobs):
         table = auc_table({detector: scores}, test["is_anomaly"], test[group_column])
         table.insert(0, "features", name)
         table["n_components"] = k
@@ -293,15 +268,8 @@ def kind_benchmark(
     variants = dict(DIGIT_VARIANTS if variants is None else variants)
     train, test = labelled_split(clips)
     tables = []
-    for name, detector, k, scores in _variant_scores(
-        train,
-        test,
-        variants,
-        n_components=n_components,
-        n_estimators=n_estimators,
-        seed=seed,
-        n_jobs=n_jobs,
-    ):
+    opts = {"n_components": n_components, "n_estimators": n_estimators, "seed": seed}
+    for name, detector, k, scores in _variant_scores(train, test, variants, **opts, n_jobs=n_jobs):
         table = auc_by_kind(scores, test[kind_column], normal=normal_kind)
         table.insert(0, "n_components", k)
         table.insert(0, "detector", detector)
@@ -396,6 +364,5 @@ __all__ = [
     "labelled_split",
     "one_class_split",
     "purity",
-    "roc_auc",
     "wide_auc",
 ]

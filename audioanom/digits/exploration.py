@@ -5,7 +5,7 @@ The notebooks 01-04 use these so that each cell stays a line or two:
 * :func:`open_digit_clips` -- the clips a notebook's parameters name (one digit of AudioMNIST or
   FSDD, or the synthetic "six" set with its anomaly kinds), and the small smoke subset.
 * :func:`explore` -- features, Isolation Forest and PCA fitted on a chosen subset, everything
-  scored; :func:`scores_table` / :func:`write_scores` -- the per-clip results CSV.
+  scored; :func:`scores_table` / :func:`write_results` -- the per-clip results CSV.
 * :func:`choose_samples` and :func:`reconstruct_samples` -- clips picked by score or file name,
   with their spectrum and waveform as the PCA reconstructs them.
 """
@@ -156,7 +156,7 @@ def scores_table(exploration: Exploration) -> pd.DataFrame:
     return table
 
 
-def write_scores(table: pd.DataFrame, name: str) -> Path:
+def write_results(table: pd.DataFrame, name: str) -> Path:
     """Write a scores table to ``<build>/results/<name>.csv``; return the path."""
     if not name or "/" in name or name.endswith(".csv"):
         raise ValueError(f"name must be a plain slug, got {name!r}")
@@ -246,5 +246,5 @@ __all__ = [
     "reconstruct_samples",
     "scores_table",
     "smoke_subset",
-    "write_scores",
+    "write_results",
 ]

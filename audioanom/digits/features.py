@@ -191,7 +191,7 @@ def features_to_magnitude(features: np.ndarray, config: FFTConfig) -> np.ndarray
     return np.maximum(rel, 0.0)
 
 
-def log_mel(x: np.ndarray, config: MelConfig) -> np.ndarray:
+def trimmed_log_mel(x: np.ndarray, config: MelConfig) -> np.ndarray:
     """Log-mel spectrogram of the trimmed signal, dB re. its loudest cell: ``(n_mels, T)``.
 
     :func:`audioanom.dsp.trim` (librosa: frames more than ``trim_db`` below the loudest, RMS
@@ -222,7 +222,7 @@ def log_mel(x: np.ndarray, config: MelConfig) -> np.ndarray:
 
 def mel_features(x: np.ndarray, config: MelConfig) -> np.ndarray:
     """The :class:`MelConfig` feature vector of one signal, (config.n_features,) float32."""
-    spec = log_mel(x, config)  # M, T
+    spec = trimmed_log_mel(x, config)  # M, T
     if config.summary == "stats":
         return np.concatenate([spec.mean(axis=1), spec.std(axis=1)]).astype(np.float32)
     t_old = np.linspace(0.0, 1.0, spec.shape[1]) if spec.shape[1] > 1 else np.zeros(1)
@@ -266,7 +266,7 @@ def cache_key(config: FeatureConfig, files: Sequence[str]) -> str:
     return h.hexdigest()[:24]
 
 
-def cache_path(config: FeatureConfig, files: Sequence[str]) -> Path:
+def features_cache_path(config: FeatureConfig, files: Sequence[str]) -> Path:
     """Where :func:`extract_features` keeps the features of ``files`` under ``config``."""
     return paths.cache_dir() / "features" / f"{config.name}-{cache_key(config, files)}.npy"
 
@@ -434,7 +434,7 @@ def extract_features(
         clips: a clip table (its ``path`` column) or a list of audio files.
         config: :class:`FFTConfig` or :class:`MelConfig`.
         n_jobs: reader threads (soundfile and soxr release the GIL).
-        cache: load from / save to :func:`cache_path` (config + paths + sizes + mtimes).
+        cache: load from / save to :func:`features_cache_path` (config + paths + sizes + mtimes).
         progress: show a progress bar.
 
     Warns:
@@ -445,7 +445,7 @@ def extract_features(
         AudioError: a file is missing, unreadable or silent (the error names it).
     """
     files = _as_paths(clips)
-    target = cache_path(config, files) if cache else None
+    target = features_cache_path(config, files) if cache else None
     record = target.with_suffix(".truncated.csv") if target is not None else None
     is_fft = isinstance(config, FFTConfig)
     # an FFT entry counts as a hit only with its truncation record (else it is computed again)
@@ -511,13 +511,13 @@ __all__ = [
     "FeatureConfig",
     "MelConfig",
     "cache_key",
-    "cache_path",
+    "features_cache_path",
     "clip_spectra",
     "extract_features",
     "features_to_magnitude",
     "fft_frequencies",
     "fit_length",
-    "log_mel",
+    "trimmed_log_mel",
     "magnitude_features",
     "mel_features",
     "read_signals",

@@ -70,7 +70,6 @@ __all__ = [
     "id_mean_spectra",
     "complex_stft",
     "log_mel",
-    "log_mel_table",
     "stack_frames",
     "stft_table",
     "vectors_table",
@@ -306,6 +305,30 @@ def _paths_of(clips: pd.DataFrame | Sequence[str | Path]) -> list[str]:
     return [str(p) for p in clips]
 
 
+def _cached_table(
+    clips: pd.DataFrame | Sequence[str | Path],
+    kind: str,
+    key_config: object,
+    per_clip: Callable[[str, object], np.ndarray],
+    config: object,
+    cache: bool,
+    cache_root: str | Path | None,
+    mmap: bool,
+    progress: bool,
+) -> list[np.ndarray]:
+    """``per_clip(path, config)`` of every clip in row order, each through :func:`_cached`
+    under ``kind`` and ``key_config``."""
+    from tqdm.auto import tqdm
+
+    out = []
+    for p in tqdm(_paths_of(clips), desc=kind, unit="clip", disable=not progress):
+        compute = functools.partial(per_clip, p, config)
+        out.append(
+            _cached(p, kind, key_config, compute, cache=cache, cache_root=cache_root, mmap=mmap)
+        )
+    return out
+
+
 def stft_table(
     clips: pd.DataFrame | Sequence[str | Path],
     config: StftConfig = StftConfig(),
@@ -321,22 +344,9 @@ def stft_table(
     calls load it. ``mmap=True`` returns read-only memory maps of the cache files (keeps RAM
     low for the full data set: one 10-s clip is 1.3 MB). Returns a list of ``(2, F, T)``.
     """
-    from tqdm.auto import tqdm
-
-    out = []
-    for p in tqdm(_paths_of(clips), desc="STFT", unit="clip", disable=not progress):
-        out.append(
-            _cached(
-                p,
-                "stft",
-                config,
-                functools.partial(clip_stft, p, config),
-                cache=cache,
-                cache_root=cache_root,
-                mmap=mmap,
-            )
-        )
-    return out
+    return _cached_table(
+        clips, "stft", config, clip_stft, config, cache, cache_root, mmap, progress
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,35 +393,6 @@ def clip_vectors(path: str | Path, config: LogMelConfig = LogMelConfig()) -> np.
     return stack_frames(clip_log_mel(path, config), config.frames)
 
 
-def log_mel_table(
-    clips: pd.DataFrame | Sequence[str | Path],
-    config: LogMelConfig = LogMelConfig(),
-    *,
-    cache: bool = True,
-    cache_root: str | Path | None = None,
-    progress: bool = False,
-) -> list[np.ndarray]:
-    """:func:`clip_log_mel` ``(n_mels, T)`` of every clip, in row order, cached like
-    :func:`stft_table` (the cache key ignores ``frames``, which only the stacking uses)."""
-    from tqdm.auto import tqdm
-
-    key_config = LogMelConfig(**{**asdict(config), "frames": 1})
-    out = []
-    for p in tqdm(_paths_of(clips), desc="log-mel", unit="clip", disable=not progress):
-        out.append(
-            _cached(
-                p,
-                "logmel",
-                key_config,
-                functools.partial(clip_log_mel, p, config),
-                cache=cache,
-                cache_root=cache_root,
-                mmap=False,
-            )
-        )
-    return out
-
-
 def vectors_table(
     clips: pd.DataFrame | Sequence[str | Path],
     config: LogMelConfig = LogMelConfig(),
@@ -420,8 +401,13 @@ def vectors_table(
     cache_root: str | Path | None = None,
     progress: bool = False,
 ) -> list[np.ndarray]:
-    """Stacked log-mel vectors ``(T - frames + 1, dims)`` of every clip, in row order."""
-    mels = log_mel_table(clips, config, cache=cache, cache_root=cache_root, progress=progress)
+    """Stacked log-mel vectors ``(T - frames + 1, dims)`` of every clip, in row order. The
+    :func:`clip_log_mel` ``(n_mels, T)`` of each clip is cached like :func:`stft_table` (the key
+    ignores ``frames``, which only the stacking uses)."""
+    key_config = LogMelConfig(**{**asdict(config), "frames": 1})
+    mels = _cached_table(
+        clips, "logmel", key_config, clip_log_mel, config, cache, cache_root, False, progress
+    )
     return [stack_frames(m, config.frames) for m in mels]
 
 

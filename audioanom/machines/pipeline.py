@@ -52,7 +52,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import paths
 from .autoencoder import (
     AutoencoderConfig,
     DenseAutoencoder,
@@ -63,7 +62,9 @@ from .autoencoder import (
 from .autoencoder import score_clips as ae_score_clips
 from .backends import BACKENDS, fit_score, make_backend
 from .baselines import LogMelStatsConfig, logmel_gaussian_scores
+from .clips import TypeSelection, open_machine_clips, run_dir, select_types, survey_types
 from .features import LogMelConfig, StftConfig, vectors_table
+from .model_files import load_trained, save_trained
 from .nn import ComplexNetConfig
 from .scoring import ClipEmbeddings, EmbedConfig, embed_clips
 from .tables import (
@@ -82,8 +83,6 @@ from .training import (
     TrainConfig,
     TrainResult,
     class_key,
-    load_trained,
-    save_trained,
     train_clips_network,
     training_clips,
 )
@@ -105,7 +104,10 @@ __all__ = [
     "default_train_config",
     "model_config",
     "network_scores",
+    "TypeSelection",
     "open_machine_clips",
+    "parameter_counts",
+    "select_types",
     "run_dir",
     "survey_types",
     "train_all",
@@ -188,72 +190,29 @@ def default_ae_config(epochs: int | None = None, *, smoke: bool = False, seed: i
     )
 
 
-# --------------------------------------------------------------------------------------------
-# data
-
-
-def open_machine_clips(
-    dataset: str = "synthetic", *, data_dir: str = "", smoke: bool = False, seed: int = 0
+def parameter_counts(
+    presets: Sequence[str] = ("tiny", "small", "paper"), n_classes: int = 16
 ) -> pd.DataFrame:
-    """The machine clip table a notebook's parameters name (:func:`audioanom.datasets.
-    open_dataset` with ``domain="machines"``); the original MIMII layout gets the DCASE split
-    (:func:`audioanom.datasets.assign_dcase_split`, seeded). ValueError if a column is missing."""
-    from ..datasets import assign_dcase_split, open_dataset
+    """Trainable parameters of the complex network and of the magnitude-only ablation for each
+    size preset (:func:`default_model_config`, ``n_classes`` ID classes): a table indexed by
+    preset with columns ``complex net`` and ``magnitude-only``."""
+    from .nn import ComplexNet, MagnitudeNet, count_parameters
 
-    loaded = open_dataset(dataset, domain="machines", data_dir=data_dir, smoke=smoke, seed=seed)
-    clips = loaded.clips
-    missing = [c for c in ("path", "group", "id", "label", "split") if c not in clips.columns]
-    if missing:
-        raise ValueError(f"{dataset}: clip table lacks columns {missing}")
-    if (clips["split"] == "unsplit").all():
-        clips = assign_dcase_split(clips, seed=seed)
-    return clips.reset_index(drop=True)
-
-
-def run_dir(dataset: str, smoke: bool = False) -> Path:
-    """Where a run's models, scores and tables go: ``build_dir()/mimii/<dataset>[-smoke]``."""
-    return paths.build_dir() / "mimii" / (f"{dataset}-smoke" if smoke else dataset)
-
-
-def survey_types(clips: pd.DataFrame, machine_types: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per machine type: ``machine_type, n_train, train_ids, n_test, test_ids,
-    network, autoencoder, note``. ``network``: the type's IDs can be classes of an ID network
-    (normal training clips of 2+ IDs in the type, or 2+ classes in the data set for
-    ``scope="dataset"`` -- the note says which); ``autoencoder``: 1+ training clip."""
-    types = sorted(clips["group"].unique().tolist()) if machine_types is None else machine_types
     rows = []
-    for t in types:
-        sub = clips[clips["group"] == t]
-        train = training_clips(sub)
-        test = sub[sub["split"] == "test"]
-        train_ids = sorted(train["id"].astype(str).unique().tolist())
-        test_ids = sorted(test["id"].astype(str).unique().tolist())
-        notes = []
-        if sub.empty:
-            notes.append("no clips of this type")
-        elif train.empty:
-            notes.append("no normal training clips: nothing can be trained")
-        elif len(train_ids) < 2:
-            notes.append(
-                f"normal training clips of one ID only ({train_ids[0]}): a per-type ID "
-                "network needs 2+ IDs"
-            )
-        unscored = sorted(set(test_ids) - set(train_ids))
-        if unscored and train_ids:
-            notes.append(f"test IDs without training clips, not scored: {', '.join(unscored)}")
+    for p in presets:
+        config = default_model_config(p, n_classes=n_classes)
         rows.append(
             {
-                "machine_type": t,
-                "n_train": len(train),
-                "train_ids": ", ".join(train_ids),
-                "n_test": len(test),
-                "test_ids": ", ".join(test_ids),
-                "network": len(train_ids) >= 2,
-                "autoencoder": len(train) >= 1,
-                "note": "; ".join(notes),
+                "preset": p,
+                NETWORK_NAMES["complex"]: count_parameters(ComplexNet(config)),
+                NETWORK_NAMES["magnitude"]: count_parameters(MagnitudeNet(config)),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index("preset")
+
+
+# --------------------------------------------------------------------------------------------
+# data
 
 
 def _paths_digest(clips: pd.DataFrame) -> str:

@@ -1,11 +1,13 @@
 """Figures of the machine-sound part: ROC curves, score distributions, confusion matrices,
-per-ID AUC bars, STFT magnitude/phase pictures and training curves.
+per-ID AUC bars, STFT magnitude/phase pictures, training curves, and the multi-panel figures
+of notebook 07 (ROC, score, decision and ID-confusion grids).
 
 Same conventions as :mod:`audioanom.plotting`: every function takes ``ax=None`` (a new figure
-when None; multi-panel functions take ``axes=None``) and returns the figure; write files with
-:func:`audioanom.plotting.save_figure`. Score tables are clip tables with a score column
-(higher = more anomalous) and the columns ``group`` (machine type), ``id``, ``label`` and
-``split``; only ``split == "test"`` rows are drawn where a column ``split`` exists.
+when None; multi-panel functions take ``axes=None`` or make their own grid) and returns the
+figure; write files with :func:`audioanom.plotting.save_figure`. Score tables are clip tables
+with a score column (higher = more anomalous) and the columns ``group`` (machine type), ``id``,
+``label`` and ``split``; only ``split == "test"`` rows are drawn where a column ``split``
+exists. Score strips, heatmaps and bars are drawn with seaborn, STFT pictures with imshow.
 """
 
 from __future__ import annotations
@@ -16,30 +18,47 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.axes import Axes
+from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from sklearn.metrics import auc as sk_auc
 
 from ..metrics import ThresholdResult, binary_labels, roc_points
-from ..plotting import _axes, tight_grid, time_frequency_image
+from ..plotting import (
+    LABEL_COLORS,
+    _axes,
+    _titled,
+    annotated_heatmap,
+    grouped_bars,
+    panel_grid,
+    time_frequency_image,
+)
 
 __all__ = [
     "instantaneous_frequency_deviation",
     "plot_auc_bars",
     "plot_decision_confusion",
+    "plot_decision_grid",
     "plot_id_confusion",
+    "plot_id_confusion_grid",
     "plot_instantaneous_frequency",
     "plot_log_magnitude",
     "plot_phase",
     "plot_roc_curves",
     "plot_score_grid",
     "plot_score_distributions",
+    "plot_scores_by_method",
     "plot_stft_views",
     "plot_training_curves",
 ]
 
-NORMAL_COLOR = "#0072B2"
-ANOMALY_COLOR = "#D55E00"
+NORMAL_COLOR = LABEL_COLORS["normal"]
+ANOMALY_COLOR = LABEL_COLORS["anomaly"]
+#: the class labels, in drawing order (normal left of anomaly in the score strips)
+LABELS = ("normal", "anomaly")
+#: where seaborn's dodge puts the two label strips around an ID (width 0.8 shared by 2 levels)
+DODGE = (-0.2, 0.2)
 
 
 def _test_rows(scores: pd.DataFrame, score_col: str, type_col: str) -> pd.DataFrame:
@@ -85,9 +104,7 @@ def plot_roc_curves(
     ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
     ax.set_aspect("equal")
     ax.legend(loc="lower right", fontsize=8)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _titled(ax, title)
 
 
 def plot_score_distributions(
@@ -100,64 +117,90 @@ def plot_score_distributions(
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Strip plot of the test scores per ID: normal (left, blue) and anomaly (right, orange)
-    clips as jittered points with their medians. ``thresholds`` maps an ID (or
-    ``"<type> <id>"``) to a decision threshold drawn as a short line."""
+    """Strip plot of the test scores per ID (``seaborn.stripplot``, ``hue`` = label, dodged):
+    normal (left, blue) and anomaly (right, vermilion) clips as jittered points (``seed`` fixes
+    the jitter), each class's median as a short bar. IDs are sorted by (type, ID) and named
+    ``"<type> <id>"`` when there are several types. ``thresholds`` maps an ID (or
+    ``"<type> <id>"``) to a decision threshold, drawn as a dotted line across the ID."""
     df = _test_rows(scores, score_col, type_col)
-    fig, ax = _axes(ax, (max(4.0, 1.1 * df.groupby([type_col, "id"]).ngroups + 1.5), 3.6))
-    rng = np.random.default_rng(seed)
     multi_type = df[type_col].nunique() > 1
-    names = []
-    for i, ((mtype, mid), g) in enumerate(df.groupby([type_col, "id"], sort=True)):
-        name = f"{mtype} {mid}" if multi_type else str(mid)
-        names.append(name)
-        for offset, label, color in (
-            (-0.18, "normal", NORMAL_COLOR),
-            (0.18, "anomaly", ANOMALY_COLOR),
-        ):
-            s = g.loc[g["label"] == label, score_col].to_numpy(dtype=float)
-            if s.size == 0:
-                continue
-            x = i + offset + rng.uniform(-0.08, 0.08, s.size)
-            ax.scatter(x, s, s=14, color=color, alpha=0.8, label=label if i == 0 else None)
-            ax.hlines(np.median(s), i + offset - 0.12, i + offset + 0.12, color=color, lw=2)
-        if thresholds:
-            thr = thresholds.get(name, thresholds.get(str(mid)))
-            if thr is not None:
-                ax.hlines(thr, i - 0.4, i + 0.4, color="0.2", ls=":", lw=1.2)
-    ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 6 else 0)
-    ax.set(ylabel=f"anomaly score ({score_col})")
-    handles, labels = ax.get_legend_handles_labels()
+    keys = [k for k, _ in df.groupby([type_col, "id"], sort=True)]
+    names = [f"{t} {i}" if multi_type else str(i) for t, i in keys]
+    name_of = dict(zip(keys, names, strict=True))
+    df = df.assign(_id=[name_of[k] for k in zip(df[type_col], df["id"], strict=True)])
+    fig, ax = _axes(ax, (max(4.0, 1.1 * len(names) + 1.5), 3.6))
+    n_before = len(ax.collections)
+    sns.stripplot(
+        data=df,
+        x="_id",
+        y=score_col,
+        hue="label",
+        order=names,
+        hue_order=LABELS,
+        palette=LABEL_COLORS,
+        dodge=True,
+        jitter=False,  # seaborn's jitter uses numpy's global generator; a seeded one below
+        size=3.8,
+        alpha=0.8,
+        legend=False,
+        ax=ax,
+    )
+    rng = np.random.default_rng(seed)
+    for points in ax.collections[n_before:]:
+        xy = np.asarray(points.get_offsets(), dtype=float)
+        xy[:, 0] += rng.uniform(-0.08, 0.08, len(xy))
+        points.set_offsets(xy)
+    medians = df.groupby(["_id", "label"])[score_col].median()
+    thr_of = dict(thresholds or {})
+    for i, ((mtype, mid), name) in enumerate(name_of.items()):
+        for label, offset in zip(LABELS, DODGE, strict=True):
+            if (name, label) in medians.index:
+                x = i + offset
+                color = LABEL_COLORS[label]
+                ax.hlines(medians[(name, label)], x - 0.12, x + 0.12, color=color, lw=2)
+        thr = thr_of.get(f"{mtype} {mid}", thr_of.get(str(mid)))
+        if thr is not None and np.isfinite(thr):  # NaN: a rule that could not be fitted
+            ax.hlines(thr, i - 0.4, i + 0.4, color="0.2", ls=":", lw=1.2)
+    ax.tick_params(axis="x", labelrotation=30 if len(names) > 6 else 0)
+    ax.set(xlabel="", ylabel=f"anomaly score ({score_col})")
+    shown = [lab for lab in LABELS if (df["label"] == lab).any()]
+    handles = [
+        plt.Line2D([], [], marker="o", ls="", ms=4, color=LABEL_COLORS[lab]) for lab in shown
+    ]
     if thresholds:
         handles.append(plt.Line2D([], [], color="0.2", ls=":"))
-        labels.append("threshold")
-    ax.legend(handles, labels)
-    if title:
-        ax.set_title(title)
-    return fig
+        shown.append("threshold")
+    ax.legend(handles, shown)
+    return _titled(ax, title)
 
 
 def _draw_matrix(
     ax: Axes, cm: np.ndarray, labels: Sequence[str], normalize: bool, cmap: str
 ) -> None:
+    """A confusion matrix as an annotated heatmap: counts, or (``normalize``) row fractions
+    with the counts in brackets."""
     values = cm.astype(float)
     if normalize:
         rows = values.sum(axis=1, keepdims=True)
         values = np.divide(values, rows, out=np.zeros_like(values), where=rows > 0)
-    im = ax.imshow(values, cmap=cmap, vmin=0, vmax=1 if normalize else None)
-    n = len(labels)
-    for i in range(n):
-        for j in range(n):
-            text = f"{values[i, j]:.2f}\n({cm[i, j]})" if normalize else f"{cm[i, j]}"
-            dark = values[i, j] > (0.6 if normalize else 0.6 * values.max())
-            ax.text(
-                j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black"
-            )
-    ax.set_xticks(range(n), labels, rotation=45 if n > 4 else 0)
-    ax.set_yticks(range(n), labels)
+    texts = [
+        [f"{v:.2f}\n({c})" if normalize else f"{c}" for v, c in zip(vr, cr, strict=True)]
+        for vr, cr in zip(values, cm, strict=True)
+    ]
+    annotated_heatmap(
+        ax,
+        values,
+        texts,
+        xticklabels=labels,
+        yticklabels=labels,
+        cmap=cmap,
+        vmin=0,
+        vmax=1 if normalize else None,
+        fontsize=8,
+        xrotation=45 if len(labels) > 4 else 0,
+        cbar_kws={"fraction": 0.046, "pad": 0.04},
+    )
     ax.set(xlabel="predicted", ylabel="true")
-    ax.grid(False)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
 
 
 def plot_id_confusion(
@@ -201,7 +244,7 @@ def plot_decision_confusion(
     if cm.shape != (2, 2):
         raise ValueError(f"expected a 2 x 2 confusion matrix, got shape {cm.shape}")
     fig, ax = _axes(ax, (3.8, 3.4))
-    _draw_matrix(ax, cm, ["normal", "anomaly"], normalize, "Oranges")
+    _draw_matrix(ax, cm, list(LABELS), normalize, "Oranges")
     if title is None and isinstance(result, ThresholdResult):
         title = (
             f"{result.rule}: thr {result.threshold:.4g}\n"
@@ -209,46 +252,47 @@ def plot_decision_confusion(
         )
         if result.optimistic:
             title += "\n(optimistic: fitted on test labels)"
-    if title:
-        ax.set_title(title, fontsize=9)
-    return fig
+    return _titled(ax, title, fontsize=9)
 
 
 def plot_auc_bars(
     per_id: pd.DataFrame,
     *,
     metric: str = "auc",
+    id_col: str = "id",
+    methods: Sequence[str] | None = None,
     ax: Axes | None = None,
     title: str | None = None,
     reference: float | None = 0.5,
 ) -> Figure:
     """Grouped bars of ``metric`` (``auc`` or ``pauc``) per (machine type, ID), one bar per
-    method (concatenated :func:`audioanom.metrics.per_id_metrics` tables). IDs without a value
-    (one class only) are marked "n/a"; ``reference`` draws the chance level."""
-    for col in ("method", "machine_type", "id", metric):
+    method (concatenated :func:`audioanom.metrics.per_id_metrics` tables), drawn with
+    :func:`audioanom.plotting.grouped_bars`. ``id_col`` names the ID column (``speaker`` for
+    the FSDD task); ``methods`` keeps only those methods (bars in the table's order). IDs
+    without a value (one class only) are marked "n/a"; ``reference`` draws the chance level."""
+    for col in ("method", "machine_type", id_col, metric):
         if col not in per_id.columns:
             raise ValueError(f"per-ID table lacks column {col!r}")
-    df = per_id.assign(name=per_id["machine_type"].astype(str) + "\n" + per_id["id"].astype(str))
-    names = list(dict.fromkeys(df.sort_values(["machine_type", "id"])["name"]))
-    methods = list(dict.fromkeys(df["method"]))
-    fig, ax = _axes(ax, (max(5.0, 0.5 * len(names) * max(len(methods), 1) + 2), 3.6))
-    width = 0.8 / max(len(methods), 1)
-    x = np.arange(len(names))
-    for k, m in enumerate(methods):
-        vals = df[df["method"] == m].set_index("name")[metric].reindex(names).to_numpy(float)
-        pos = x - 0.4 + width * (k + 0.5)
-        ax.bar(pos, np.nan_to_num(vals, nan=0.0), width, label=m)
-        for p, v in zip(pos, vals, strict=True):
+    df = per_id if methods is None else per_id[per_id["method"].isin(list(methods))]
+    if df.empty:
+        raise ValueError(f"no rows of the methods {list(methods or [])} to plot")
+    df = df.assign(name=df["machine_type"].astype(str) + "\n" + df[id_col].astype(str))
+    names = list(dict.fromkeys(df.sort_values(["machine_type", id_col])["name"]))
+    drawn = list(dict.fromkeys(df["method"]))
+    fig, ax = _axes(ax, (max(5.0, 0.5 * len(names) * len(drawn) + 2), 3.6))
+    wide = grouped_bars(
+        ax, df, cat="name", value=metric, hue="method", order=names, ncols=min(len(drawn), 3)
+    )
+    for container, m in zip(ax.containers[-len(drawn) :], drawn, strict=True):
+        for bar, v in zip(container, wide[m], strict=True):
             if not np.isfinite(v):
-                ax.text(p, 0.02, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
+                x = bar.get_x() + bar.get_width() / 2
+                ax.text(x, 0.02, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
     if reference is not None:
         ax.axhline(reference, color="0.4", ls="--", lw=0.8)
-    ax.set_xticks(x, names, fontsize=8)
-    ax.set(ylabel={"auc": "AUC", "pauc": "pAUC"}.get(metric, metric), ylim=(0, 1.05))
-    ax.legend(ncols=min(len(methods), 3))
-    if title:
-        ax.set_title(title)
-    return fig
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set(xlabel="", ylabel={"auc": "AUC", "pauc": "pAUC"}.get(metric, metric), ylim=(0, 1.05))
+    return _titled(ax, title)
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,6 +314,31 @@ def _extent(z: np.ndarray, sr: int, hop: int) -> list[float]:
     return [0.0, n_frames * hop / sr, 0.0, sr / 2 * n_bins / (n_bins - 0.5)]
 
 
+def _stft_image(
+    ax: Axes | None,
+    values: np.ndarray,
+    extent: Sequence[float],
+    limits: tuple[float, float],
+    cmap: str | Colormap,
+    colorbar_label: str | None,
+    title: str | None,
+) -> Figure:
+    """One STFT picture (:func:`audioanom.plotting.time_frequency_image`) on ``ax``, a new
+    figure when None, colour range ``limits``."""
+    _, ax = _axes(ax)
+    vmin, vmax = limits
+    return time_frequency_image(
+        ax,
+        values,
+        extent=extent,
+        vmin=vmin,
+        vmax=vmax,
+        cmap=cmap,
+        colorbar_label=colorbar_label,
+        title=title,
+    )
+
+
 def plot_log_magnitude(
     spec: np.ndarray,
     *,
@@ -284,16 +353,14 @@ def plot_log_magnitude(
     z = _complex(spec)
     mag = np.abs(z)
     db = 20 * np.log10(mag / max(float(mag.max()), 1e-20) + 1e-12)
-    _, ax = _axes(ax)
-    return time_frequency_image(
+    return _stft_image(
         ax,
         db,
-        extent=_extent(z, sr, hop),
-        vmin=-dynamic_range_db,
-        vmax=0,
-        cmap="magma",
-        colorbar_label="dB" if colorbar else None,
-        title=title,
+        _extent(z, sr, hop),
+        (-dynamic_range_db, 0),
+        "magma",
+        "dB" if colorbar else None,
+        title,
     )
 
 
@@ -302,22 +369,15 @@ def plot_phase(
     *,
     sr: int = 16000,
     hop: int = 512,
-    ax: Axes | None = None,
     title: str | None = "phase",
     colorbar: bool = True,
+    ax: Axes | None = None,
 ) -> Figure:
     """Phase ``angle(X)`` in radians (cyclic colour map) of a ``(2, F, T)`` STFT."""
     z = _complex(spec)
-    _, ax = _axes(ax)
-    return time_frequency_image(
-        ax,
-        np.angle(z),
-        extent=_extent(z, sr, hop),
-        vmin=-np.pi,
-        vmax=np.pi,
-        cmap="twilight",
-        colorbar_label="rad" if colorbar else None,
-        title=title,
+    limits = (-np.pi, np.pi)
+    return _stft_image(
+        ax, np.angle(z), _extent(z, sr, hop), limits, "twilight", "rad" if colorbar else None, title
     )
 
 
@@ -356,32 +416,22 @@ def plot_instantaneous_frequency(
     if mask_below_db is not None:
         mag = np.abs(z[:, 1:])
         dev = np.ma.masked_where(mag < mag.max() * 10 ** (mask_below_db / 20), dev)
-    _, ax = _axes(ax)
     lim = sr / (2 * hop)
     ext = _extent(z, sr, hop)
     ext[0] = hop / sr
     cmap = plt.get_cmap("coolwarm").with_extremes(bad="0.85")
-    return time_frequency_image(
-        ax,
-        dev,
-        extent=ext,
-        vmin=-lim,
-        vmax=lim,
-        cmap=cmap,
-        colorbar_label="Hz" if colorbar else None,
-        title=title,
-    )
+    return _stft_image(ax, dev, ext, (-lim, lim), cmap, "Hz" if colorbar else None, title)
 
 
 def plot_stft_views(
     spec: np.ndarray,
     *,
+    max_hz: float | None = None,
+    title: str | None = None,
+    axes: Sequence[Axes] | None = None,
     sr: int = 16000,
     hop: int = 512,
     n_fft: int = 1024,
-    max_hz: float | None = None,
-    axes: Sequence[Axes] | None = None,
-    title: str | None = None,
 ) -> Figure:
     """Three panels of one clip's complex STFT ``(2, F, T)``: log magnitude, phase, and
     instantaneous-frequency deviation (the phase derivative the complex network can see and a
@@ -454,24 +504,127 @@ def plot_training_curves(
         handles, labels = handles + h2, labels + l2
     # Losses fall and accuracies rise: the middle of the right-hand side is usually free.
     ax.legend(handles, labels, loc="center right", fontsize=7)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _titled(ax, title)
+
+
+# --------------------------------------------------------------------------------------------
+# multi-panel figures (notebook 07)
 
 
 def plot_score_grid(
     scores: pd.DataFrame,
     *,
+    method: str | None = None,
     score_col: str = "score",
     type_col: str = "group",
     ncols: int = 3,
+    panel_size: tuple[float, float] = (4.0, 3.8),
 ) -> Figure:
-    """One ROC panel per machine type (:func:`plot_roc_curves`), on a grid."""
+    """One ROC panel per machine type (:func:`plot_roc_curves`, types sorted), on a grid of
+    ``ncols`` columns, ``panel_size`` inches each. ``method``: only the rows of that method
+    (column ``method``), named in every panel title (``"<type>: <method>"``)."""
+    if method is not None:
+        scores = scores[scores["method"] == method]
     df = _test_rows(scores, score_col, type_col)
     types = sorted(df[type_col].unique().tolist(), key=str)
-    fig, axes = tight_grid(len(types), ncols=ncols, size=(4.0, 3.8))
-    for a, t in zip(axes, types, strict=True):
+
+    def draw(ax: Axes, t: object) -> None:
         plot_roc_curves(
-            df[df[type_col] == t], score_col=score_col, type_col=type_col, ax=a, title=str(t)
+            df[df[type_col] == t],
+            score_col=score_col,
+            type_col=type_col,
+            ax=ax,
+            title=f"{t}: {method}" if method is not None else str(t),
         )
+
+    return panel_grid(types, draw, ncols=ncols, size=panel_size)
+
+
+def plot_scores_by_method(
+    scores: pd.DataFrame,
+    *,
+    label: str | None = None,
+    thresholds: pd.DataFrame | None = None,
+    methods: Sequence[str] | None = None,
+    ncols: int = 4,
+    panel_size: tuple[float, float] = (4.4, 3.4),
+    score_col: str = "score",
+    type_col: str = "machine_type",
+) -> Figure:
+    """One :func:`plot_score_distributions` panel per method (column ``method``, in the
+    table's order; ``methods`` keeps only those), titled ``"<label>: <method>"``.
+
+    ``thresholds``: rows ``method, id, threshold`` (and ``type_col``), e.g. one rule of the
+    evaluation's threshold table; each panel draws the thresholds of its method."""
+    if methods is not None:
+        scores = scores[scores["method"].isin(list(methods))]
+
+    def draw(ax: Axes, m: str) -> None:
+        thr = None
+        if thresholds is not None:
+            rows = thresholds[thresholds["method"] == m]
+            ids = rows["id"].astype(str)
+            keys = rows[type_col].astype(str) + " " + ids if type_col in rows.columns else ids
+            thr = dict(zip(keys, rows["threshold"], strict=True))
+        plot_score_distributions(
+            scores[scores["method"] == m],
+            score_col=score_col,
+            type_col=type_col,
+            thresholds=thr,
+            ax=ax,
+            title=f"{label}: {m}" if label else str(m),
+        )
+
+    return panel_grid(dict.fromkeys(scores["method"]), draw, ncols=ncols, size=panel_size)
+
+
+def plot_decision_grid(
+    decisions: pd.DataFrame, *, ncols: int = 4, panel_size: tuple[float, float] = (3.6, 3.4)
+) -> Figure:
+    """One :func:`plot_decision_confusion` panel per row of a
+    :func:`audioanom.machines.tables.threshold_summary` table (columns ``machine_type, rule,
+    precision, recall, f1, optimistic, tn, fp, fn, tp``), titled with the type, the rule and
+    P/R/F1, "(optimistic)" for a rule fitted on the test labels."""
+
+    def draw(ax: Axes, r) -> None:
+        title = f"{r.machine_type} {r.rule}\nP {r.precision:.2f} R {r.recall:.2f} F1 {r.f1:.2f}"
+        if r.optimistic:
+            title += " (optimistic)"
+        plot_decision_confusion(np.array([[r.tn, r.fp], [r.fn, r.tp]]), ax=ax, title=title)
+
+    return panel_grid(decisions.itertuples(), draw, ncols=ncols, size=panel_size)
+
+
+def plot_id_confusion_grid(
+    scores: pd.DataFrame,
+    *,
+    machine_types: Sequence[str] | None = None,
+    type_col: str = "machine_type",
+    pred_col: str = "pred_id",
+    title: str | None = None,
+    ncols: int = 4,
+    panel_size: tuple[float, float] = (4.0, 3.6),
+) -> Figure:
+    """Two :func:`plot_id_confusion` panels per machine type (``machine_types``, default all,
+    sorted): its normal, then its anomalous test clips; rows the true ID, columns ``pred_col``,
+    over the IDs of that type. ``title`` goes above the whole figure."""
+    df = scores[scores["split"] == "test"] if "split" in scores.columns else scores
+    if machine_types is None:
+        machine_types = sorted(df[type_col].unique().tolist(), key=str)
+
+    def draw(ax: Axes, panel: tuple[str, str]) -> None:
+        t, label = panel
+        g = df[(df[type_col] == t) & (df["label"] == label)]
+        plot_id_confusion(
+            g["id"],
+            g[pred_col],
+            labels=sorted(df.loc[df[type_col] == t, "id"].unique()),
+            ax=ax,
+            title=f"{t}: {label} test clips",
+        )
+
+    panels = [(t, label) for t in machine_types for label in LABELS]
+    fig = panel_grid(panels, draw, ncols=ncols, size=panel_size)
+    if title:
+        fig.suptitle(title)
     return fig

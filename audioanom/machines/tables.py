@@ -25,6 +25,7 @@ from ..metrics import (
     comparison_table,
     evaluate_thresholds,
     per_id_metrics,
+    roc_auc,
     summarize,
 )
 from .backends import BACKENDS
@@ -179,8 +180,6 @@ def per_kind_metrics(scores: pd.DataFrame) -> pd.DataFrame:
     machine type, ID and kind, the AUC of that ID's normal test clips against its anomalies
     of that kind; then the mean over IDs. Rows ``method, machine_type, anomaly_kind, n_ids,
     auc``. Empty when there is no ``anomaly_kind`` column."""
-    from sklearn.metrics import roc_auc_score
-
     if "anomaly_kind" not in scores.columns:
         return pd.DataFrame(columns=["method", "machine_type", "anomaly_kind", "n_ids", "auc"])
     test = scores[scores["split"] == "test"]
@@ -191,7 +190,7 @@ def per_kind_metrics(scores: pd.DataFrame) -> pd.DataFrame:
             if len(normal) == 0 or len(a) == 0:
                 continue
             y = np.r_[np.zeros(len(normal)), np.ones(len(a))]
-            auc = roc_auc_score(y, np.r_[normal, a["score"].to_numpy()])
+            auc = roc_auc(y.astype(int), np.r_[normal, a["score"].to_numpy()])
             rows.append(
                 {
                     "method": method,

@@ -95,9 +95,7 @@ __all__ = [
     "class_mapping",
     "crop_batch",
     "evaluate_windows",
-    "load_trained",
     "sample_crops",
-    "save_trained",
     "split_train_val",
     "train_clips_network",
     "train_model",
@@ -583,68 +581,3 @@ def train_clips_network(
         progress=progress,
         callback=callback,
     )
-
-
-# ---- trained models on disk ------------------------------------------------------------------
-
-
-def save_trained(result: TrainResult, path: str | Path, **extra: object) -> Path:
-    """Write a trained network (weights with its input normalisation, configs, classes,
-    history, signature and any ``extra`` JSON-able metadata) to ``path``; returns the path."""
-    blob = {
-        "format": CHECKPOINT_FORMAT,
-        "variant": result.variant,
-        "state_dict": _cpu_state(result.model),
-        "model_config": _config_json(result.model_config),
-        "train_config": _config_json(result.config),
-        "classes": list(result.classes),
-        "history": result.history.to_dict(orient="list"),
-        "best_epoch": result.best_epoch,
-        "stop_reason": result.stop_reason,
-        "precision": result.precision,
-        "n_train_clips": result.n_train_clips,
-        "n_val_clips": result.n_val_clips,
-        "signature": result.signature,
-        "seconds": result.seconds,
-        "extra": json.dumps(extra, sort_keys=True, default=str),
-    }
-    return atomic_torch_save(blob, path)
-
-
-def load_trained(path: str | Path, *, device: str = "cpu") -> tuple[TrainResult, dict]:
-    """Read a network written by :func:`save_trained`: ``(result, extra metadata)``, the model
-    on ``device`` in eval mode. FileNotFoundError when there is no file; ValueError naming the
-    file when it is unreadable, of another format, or its weights do not fit its config."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no trained model")
-    blob = _load_checkpoint(path)
-    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
-        fmt = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
-        raise ValueError(f"{path}: not a trained model of this version (format {fmt!r})")
-    try:
-        model_config = ComplexNetConfig(**json.loads(blob["model_config"]))
-        model = build_network(blob["variant"], model_config)
-        model.load_state_dict(blob["state_dict"])
-        train_config = TrainConfig(**json.loads(blob["train_config"]))
-    except (KeyError, TypeError, RuntimeError, ValueError) as err:
-        raise ValueError(f"{path}: damaged model file ({type(err).__name__}: {err})") from err
-    dev = resolve_device(device)
-    model.to(dev).eval()
-    result = TrainResult(
-        model=model,
-        variant=str(blob["variant"]),
-        history=pd.DataFrame(blob["history"]),
-        classes=tuple(blob["classes"]),
-        best_epoch=int(blob["best_epoch"]),
-        stop_reason=str(blob["stop_reason"]),
-        config=train_config,
-        model_config=model_config,
-        device=str(dev),
-        precision=str(blob["precision"]),
-        n_train_clips=int(blob["n_train_clips"]),
-        n_val_clips=int(blob["n_val_clips"]),
-        signature=str(blob["signature"]),
-        seconds=float(blob.get("seconds", 0.0)),
-    )
-    return result, json.loads(blob["extra"])

@@ -1,29 +1,67 @@
-"""Figure functions and the one writer of figure files.
+"""Figure functions, the project style and the one writer of figure files.
 
 Every plot function takes ``ax=None`` (draws into a new figure when None) and returns the
 figure; :func:`save_figure` is the only place that writes image files, with stable names
-under :func:`audioanom.paths.figures_dir`. :func:`use_style` applies ``audioanom.mplstyle``.
+under :func:`audioanom.paths.figures_dir`. :func:`use_style` applies one look to matplotlib
+and seaborn: seaborn's theme, then ``audioanom.mplstyle`` on top. :data:`PALETTE` (the
+style's colour cycle) is the one palette; :data:`LABEL_COLORS` fixes normal and anomaly.
+Statistical plots (bars, heatmaps, distributions) are drawn with seaborn, images with
+matplotlib ``imshow``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import cycle
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.colors import Colormap
+from matplotlib.colors import Colormap, to_hex
 from matplotlib.figure import Figure
 
 from .. import paths
 
 STYLE_FILE = Path(__file__).with_name("audioanom.mplstyle")
+#: seaborn theme that ``use_style`` sets before the mplstyle (which overrides what it sets)
+SEABORN_THEME = {"context": "paper", "style": "ticks"}
+
+
+def style_rc() -> dict:
+    """The rcParams that ``audioanom.mplstyle`` sets (only those keys)."""
+    return dict(matplotlib.rc_params_from_file(STYLE_FILE, use_default_template=False))
+
+
+#: the project palette (Okabe-Ito, colour-blind safe): the style's colour cycle, as hex
+PALETTE: tuple[str, ...] = tuple(
+    to_hex(c).upper() for c in style_rc()["axes.prop_cycle"].by_key()["color"]
+)
+#: normal clips blue, anomalous clips vermilion, in every figure
+LABEL_COLORS = {"normal": PALETTE[0], "anomaly": PALETTE[3]}
 
 
 def use_style() -> None:
-    """Apply the project's matplotlib style (idempotent)."""
-    plt.style.use(str(STYLE_FILE))
+    """Apply the project style to matplotlib and seaborn (idempotent): seaborn's theme
+    (:data:`SEABORN_THEME`, palette :data:`PALETTE`), then every value of ``audioanom.mplstyle``
+    on top, so plain matplotlib and seaborn figures share fonts, grid, spines and colours."""
+    sns.set_theme(**SEABORN_THEME, palette=list(PALETTE), rc=style_rc())
+
+
+def palette(n: int) -> list[str]:
+    """``n`` colours of :data:`PALETTE`, repeating it when ``n`` exceeds its length."""
+    return [PALETTE[i % len(PALETTE)] for i in range(n)]
+
+
+def label_colors(levels: Iterable[str]) -> dict[str, str]:
+    """A colour per class label: ``normal`` (and the digits' ``none``) and ``anomaly`` as in
+    :data:`LABEL_COLORS`, any other label (an anomaly kind) the next other palette colour."""
+    fixed = {**LABEL_COLORS, "none": LABEL_COLORS["normal"]}
+    free = (c for c in cycle(PALETTE) if c not in LABEL_COLORS.values())
+    return {str(v): fixed.get(str(v)) or next(free) for v in levels}
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
@@ -31,6 +69,13 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[
         fig, ax = plt.subplots(figsize=figsize)
         return fig, ax
     return ax.figure, ax
+
+
+def _titled(ax: Axes, title: str | None, **kwargs) -> Figure:
+    """The common ending of a plot function: ``title`` on ``ax`` when given; the figure."""
+    if title:
+        ax.set_title(title, **kwargs)
+    return ax.figure
 
 
 def save_figure(
@@ -93,9 +138,7 @@ def plot_waveform(
     else:
         ax.plot(np.arange(x.size) / sr, x, lw=0.6, **kwargs)
     ax.set(xlabel="time [s]", ylabel="amplitude", xlim=(0, max(duration, 1 / sr)))
-    if title:
-        ax.set_title(title)
-    return fig
+    return _titled(ax, title)
 
 
 def time_frequency_image(
@@ -131,9 +174,7 @@ def time_frequency_image(
     ax.grid(False)
     if colorbar_label is not None:
         ax.figure.colorbar(im, ax=ax, label=colorbar_label)
-    if title:
-        ax.set_title(title)
-    return ax.figure
+    return _titled(ax, title)
 
 
 def plot_spectrogram(
@@ -171,21 +212,135 @@ def plot_spectrogram(
     )
 
 
+def grouped_bars(
+    ax: Axes,
+    table: pd.DataFrame,
+    *,
+    cat: str,
+    value: str,
+    hue: str | None = None,
+    order: Sequence | None = None,
+    hue_order: Sequence | None = None,
+    horizontal: bool = False,
+    aggfunc: str = "mean",
+    legend_title: str | None = None,
+    **legend_kw,
+) -> pd.DataFrame:
+    """Bars of ``value`` per category ``cat``, one bar per ``hue`` level side by side, drawn
+    on ``ax`` with :func:`seaborn.barplot` in :data:`PALETTE` (``saturation=1``: exact colours).
+
+    Rows of one (``cat``, ``hue``) pair are aggregated with ``aggfunc``; categories and levels
+    come in ``order`` / ``hue_order`` (default: first appearance), as strings. Every pair gets a
+    bar (height 0 where the table has no finite value), so ``ax.containers[k][i]`` is the bar of
+    level ``k`` in category ``i``; the legend (title ``legend_title``; ``legend_kw`` go to
+    ``ax.legend``) is built from those containers, so no legend proxies land in
+    ``ax.patches``. The category axis is labelled ``cat``, the value axis ``value``. Returns the
+    ``cat x hue`` table of the drawn values with NaN where a pair had none (one column,
+    ``value``, without ``hue``).
+    """
+    keys = [cat] if hue is None else [cat, hue]
+    missing = set(keys + [value]) - set(table.columns)
+    if missing:
+        raise ValueError(f"bar table lacks columns {sorted(missing)}")
+    agg = table.astype({k: str for k in keys}).groupby(keys, sort=False)[value].agg(aggfunc)
+    order = [str(v) for v in (order if order is not None else dict.fromkeys(table[cat]))]
+    if hue is None:
+        wide = agg.to_frame(value).reindex(order)
+        levels = []
+    else:
+        levels = [
+            str(v) for v in (hue_order if hue_order is not None else dict.fromkeys(table[hue]))
+        ]
+        wide = agg.unstack(hue).reindex(index=order, columns=levels)
+    wide = wide.rename_axis(index=cat, columns=hue)
+    long = wide.fillna(0.0).rename_axis(index="_cat", columns="_hue").stack(future_stack=True)
+    long = long.rename("_value").reset_index()
+    before = len(ax.containers)
+    sns.barplot(
+        data=long,
+        x="_value" if horizontal else "_cat",
+        y="_cat" if horizontal else "_value",
+        hue="_hue" if levels else None,
+        order=order,
+        hue_order=levels or None,
+        orient="h" if horizontal else "v",
+        palette=palette(len(levels)) if levels else None,
+        color=None if levels else PALETTE[0],
+        errorbar=None,
+        saturation=1,
+        width=0.8,
+        legend=False,
+        ax=ax,
+    )
+    (ax.set_ylabel if horizontal else ax.set_xlabel)(cat)
+    (ax.set_xlabel if horizontal else ax.set_ylabel)(value)
+    if levels:
+        ax.legend(ax.containers[before:], levels, title=legend_title, **legend_kw)
+    return wide
+
+
+def annotated_heatmap(
+    ax: Axes,
+    values: np.ndarray,
+    texts: Sequence[Sequence[str]],
+    *,
+    xticklabels: Sequence[str],
+    yticklabels: Sequence[str],
+    cmap: str | Colormap,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    fontsize: float = 8,
+    xrotation: float = 0,
+    cbar_kws: dict | None = None,
+) -> Figure:
+    """A matrix as a :func:`seaborn.heatmap` on ``ax`` with ``texts[i][j]`` written in cell
+    ``(i, j)`` (row 0 at the top, cell centres at ``j + 0.5, i + 0.5``). seaborn leaves NaN
+    cells blank and unannotated; their texts are added in grey after the others. Returns the
+    figure."""
+    values = np.asarray(values, dtype=float)
+    texts = np.asarray(texts, dtype=object)
+    if texts.shape != values.shape:
+        raise ValueError(f"texts {texts.shape} and values {values.shape} must match")
+    sns.heatmap(
+        values,
+        annot=texts,
+        fmt="",
+        annot_kws={"fontsize": fontsize},
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        xticklabels=list(xticklabels),
+        yticklabels=list(yticklabels),
+        cbar_kws=cbar_kws or {},
+        ax=ax,
+    )
+    for r, c in np.argwhere(np.isnan(values)):
+        ax.text(c + 0.5, r + 0.5, texts[r, c], ha="center", va="center", fontsize=fontsize)
+    ax.tick_params(axis="x", labelrotation=xrotation)
+    ax.tick_params(axis="y", labelrotation=0)
+    ax.grid(False)
+    return ax.figure
+
+
 def plot_counts(
     table, *, x: str, hue: str | None = None, ax: Axes | None = None, title=None
 ) -> Figure:
-    """Bar chart of a tidy count table (column ``n``): bars grouped by ``x``, split by ``hue``."""
+    """Bar chart of a tidy count table (column ``n``): bars grouped by ``x``, split by ``hue``
+    (summed per pair; categories and levels sorted)."""
     fig, ax = _axes(ax)
-    if hue is None:
-        ax.bar(table[x].astype(str), table["n"])
-    else:
-        pivot = table.pivot_table(index=x, columns=hue, values="n", aggfunc="sum", fill_value=0)
-        pivot.plot.bar(ax=ax, rot=0, width=0.8)
-        ax.legend(title=hue)
-    ax.set(xlabel=x, ylabel="clips")
-    if title:
-        ax.set_title(title)
-    return fig
+    grouped_bars(
+        ax,
+        table,
+        cat=x,
+        value="n",
+        hue=hue,
+        order=sorted(table[x].astype(str).unique()),
+        hue_order=None if hue is None else sorted(table[hue].astype(str).unique()),
+        aggfunc="sum",
+        legend_title=hue,
+    )
+    ax.set_ylabel("clips")
+    return _titled(ax, title)
 
 
 def tight_grid(
@@ -203,14 +358,39 @@ def tight_grid(
     return fig, flat[:n]
 
 
+def panel_grid(
+    items: Iterable,
+    draw: Callable[[Axes, object], object],
+    *,
+    ncols: int = 3,
+    size: tuple[float, float] = (3.4, 2.4),
+) -> Figure:
+    """One panel per item on a :func:`tight_grid` (``size`` per panel): ``draw(ax, item)``
+    fills each, in order. Returns the figure."""
+    items = list(items)
+    fig, axes = tight_grid(len(items), ncols=ncols, size=size)
+    for ax, item in zip(axes, items, strict=True):
+        draw(ax, item)
+    return fig
+
+
 __all__ = [
+    "LABEL_COLORS",
+    "PALETTE",
+    "SEABORN_THEME",
     "STYLE_FILE",
+    "annotated_heatmap",
+    "grouped_bars",
+    "label_colors",
+    "palette",
+    "panel_grid",
     "plot_clip_examples",
     "plot_counts",
     "plot_kind_gallery",
     "plot_spectrogram",
     "plot_waveform",
     "save_figure",
+    "style_rc",
     "tight_grid",
     "use_style",
     "time_frequency_image",

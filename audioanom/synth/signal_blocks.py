@@ -13,8 +13,9 @@ give the same samples for the same seeds:
 * events and oscillators: :func:`_impulses`, :func:`_smooth_random`, :func:`_cycles`,
   :func:`_wrap`, :func:`_crossings`, :func:`_harmonics`.
 
-The machine sounds (:mod:`audioanom.synth.machine_sources`) use all of them; the spoken-digit
-generator (:mod:`audioanom.synth.speech`) shares :func:`to_pcm16`.
+The machine sounds (:mod:`audioanom.synth.machine_sources`) and their mix
+(:func:`audioanom.synth.machines.render_clip`) are built from them; the spoken-digit generator
+(:mod:`audioanom.synth.speech`) shares :func:`to_pcm16`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _F32 = np.float32
 
 
 def _rms(x: np.ndarray) -> float:
+    """Root mean square of ``x`` (accumulated in float64; never exactly 0)."""
     return float(np.sqrt(np.mean(x * x, dtype=np.float64) + 1e-20))
 
 
@@ -47,6 +49,7 @@ def _band_gain(freqs: np.ndarray, lo: float, hi: float, order: int = 2) -> np.nd
 
 
 def _freqs(n: int, sr: int) -> np.ndarray:
+    """The frequencies (Hz, float32) of the n//2+1 bins of a real FFT of length ``n``."""
     return (np.arange(n // 2 + 1, dtype=_F32) * _F32(sr / n)).astype(_F32)
 
 
@@ -73,6 +76,7 @@ def _add_lines(spec, rng, n: int, sr: int, freqs, weights, width_hz) -> None:
 
 
 def _spectral_power(spec: np.ndarray) -> float:
+    """Sum of ``|spec|**2`` (float64; never exactly 0)."""
     return float(np.sum(spec.real * spec.real + spec.imag * spec.imag, dtype=np.float64)) + 1e-30
 
 
@@ -105,6 +109,7 @@ def _shaped_noise(rng: np.random.Generator, n: int, gain: np.ndarray) -> np.ndar
 
 
 def _band_noise(rng: np.random.Generator, n: int, sr: int, lo: float, hi: float) -> np.ndarray:
+    """Noise of RMS 1 band-limited to ``lo``..``hi`` Hz (see :func:`_band_gain`)."""
     return _shaped_noise(rng, n, _band_gain(_freqs(n, sr), lo, hi))
 
 
@@ -138,6 +143,7 @@ _TINY = _F32(1e-20)
 
 
 def _resonate(x: np.ndarray, sr: int, f0: float, q: float) -> np.ndarray:
+    """``x`` through the resonator of :func:`_resonator` (float32)."""
     b, a = _resonator(f0, q, sr)
     return lfilter(b, a, x + _TINY).astype(_F32, copy=False)
 
