@@ -252,3 +252,22 @@ def test_real_dcase_samples_counts_per_type_id_label():
     pump02 = filter_clips(clips, group="pump", id="id_02")
     assert set(pump02["label"]) == {"normal"}  # one class only: allowed
     assert len(filter_clips(clips, group="slider", id="id_00", split="train")) == 75
+
+
+def test_count_matrix_counts_each_pair_and_fills_zeros():
+    from audioanom.datasets import count_matrix
+
+    clips = pd.DataFrame(
+        {
+            "group": ["fan", "fan", "fan", "pump"],
+            "id": ["id_00", "id_00", "id_02", "id_00"],
+            "split": ["train", "test", "train", "test"],
+            "label": ["normal", "anomaly", "normal", "normal"],
+        }
+    )
+    m = count_matrix(clips)
+    assert m.loc[("fan", "id_00"), ("train", "normal")] == 1
+    assert m.loc[("fan", "id_00"), ("test", "anomaly")] == 1
+    assert m.loc[("fan", "id_02"), ("test", "anomaly")] == 0  # filled
+    assert m.loc[("pump", "id_00"), ("test", "normal")] == 1
+    assert int(m.to_numpy().sum()) == len(clips)

@@ -121,3 +121,104 @@ def test_time_frequency_image_axes_extent_and_colour_bar():
     assert len(fig2.axes) == 2 and fig2.axes[1].get_ylabel() == "dB"
     assert ax2.get_ylim() == (0, 150)
     plt.close("all")
+
+
+def test_use_style_sets_the_seaborn_theme_then_the_mplstyle_values():
+    import seaborn as sns
+
+    from audioanom.plotting import PALETTE, STYLE_FILE
+
+    # the style file, read here as plain "key: value" lines
+    lines = STYLE_FILE.read_text().splitlines()
+    raw = dict(ln.split(":", 1) for ln in lines if ln.strip() and not ln.startswith("#"))
+    raw = {k.strip(): v.strip() for k, v in raw.items()}
+    cycle = raw["axes.prop_cycle"].split("[", 1)[1].split("]", 1)[0]
+    assert PALETTE == tuple("#" + c.strip(" '") for c in cycle.split(","))
+    with matplotlib.rc_context():
+        sns.set_theme(context="poster", style="darkgrid", palette="Set2")  # somebody else's
+        use_style()
+        rc = matplotlib.rcParams
+        assert rc["font.size"] == float(raw["font.size"]) == 10.0
+        assert rc["axes.titlesize"] == float(raw["axes.titlesize"])
+        assert rc["lines.linewidth"] == float(raw["lines.linewidth"])
+        assert rc["grid.alpha"] == float(raw["grid.alpha"])
+        assert rc["axes.grid"] is True and rc["axes.spines.top"] is False
+        assert rc["image.cmap"] == raw["image.cmap"] == "magma"  # not seaborn's "rocket"
+        assert rc["legend.frameon"] is False and rc["figure.constrained_layout.use"] is True
+        assert list(rc["figure.figsize"]) == [7.0, 4.2] and rc["savefig.dpi"] == 300
+        assert [c.upper() for c in rc["axes.prop_cycle"].by_key()["color"]] == list(PALETTE)
+        # seaborn's side: its palette is the project palette, and its "ticks" style and
+        # "paper" context set what the mplstyle leaves open (white axes, no poster sizes)
+        assert sns.color_palette().as_hex() == [c.lower() for c in PALETTE]
+        assert rc["axes.facecolor"] == "white" and rc["xtick.direction"] == "out"
+        assert rc["xtick.labelsize"] == pytest.approx(11 * 0.8)  # paper = 0.8 x notebook
+        use_style()  # idempotent
+        assert rc["font.size"] == 10.0
+    plt.close("all")
+
+
+def test_palette_and_label_colours():
+    from audioanom.plotting import LABEL_COLORS, PALETTE, label_colors, palette
+
+    assert LABEL_COLORS == {"normal": "#0072B2", "anomaly": "#D55E00"}
+    assert palette(3) == list(PALETTE[:3]) and palette(10)[8:] == list(PALETTE[:2])
+    colours = label_colors(["none", "anomaly", "click", "hum", "normal"])
+    assert colours["none"] == colours["normal"] == PALETTE[0]
+    assert colours["anomaly"] == PALETTE[3]
+    assert (colours["click"], colours["hum"]) == (PALETTE[1], PALETTE[2])  # the free colours
+
+
+def test_grouped_bars_draw_every_pair_from_the_aggregated_table():
+    from matplotlib.colors import to_hex
+
+    from audioanom.plotting import PALETTE, grouped_bars
+
+    table = pd.DataFrame(
+        {
+            "kind": ["b", "a", "b", "a", "b"],
+            "det": ["IF", "IF", "PCA", "IF", "IF"],
+            "auc": [0.6, 0.9, 0.7, 0.5, 0.8],
+        }
+    )
+    fig, ax = plt.subplots()
+    wide = grouped_bars(ax, table, cat="kind", value="auc", hue="det", legend_title="detector")
+    # first appearance: kinds b, a; detectors IF, PCA; repeated pairs averaged; (a, PCA) none
+    assert list(wide.index) == ["b", "a"] and list(wide.columns) == ["IF", "PCA"]
+    assert wide.loc["b", "IF"] == pytest.approx((0.6 + 0.8) / 2)
+    assert wide.loc["a", "IF"] == pytest.approx((0.9 + 0.5) / 2) and np.isnan(wide.loc["a", "PCA"])
+    assert len(ax.patches) == 4  # every pair a bar, no legend proxies
+    expected = {"IF": [0.7, 0.7], "PCA": [0.7, 0.0]}
+    for container, det, colour in zip(ax.containers, ["IF", "PCA"], PALETTE[:2], strict=True):
+        assert [round(p.get_height(), 9) for p in container] == expected[det]
+        assert {to_hex(p.get_facecolor()) for p in container} == {colour.lower()}
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["b", "a"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("kind", "auc")
+    assert ax.get_legend().get_title().get_text() == "detector"
+    fig, ax = plt.subplots()
+    grouped_bars(
+        ax, table, cat="kind", value="auc", order=["a", "b"], aggfunc="sum", horizontal=True
+    )
+    assert [round(p.get_width(), 9) for p in ax.patches] == [1.4, 2.1]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"] and ax.get_legend() is None
+    with pytest.raises(ValueError, match="lacks columns"):
+        grouped_bars(ax, table, cat="kind", value="pauc")
+    plt.close("all")
+
+
+def test_plot_clip_counts_draws_one_bar_per_group_and_split():
+    from audioanom.plotting import plot_clip_counts
+
+    clips = pd.DataFrame(
+        {
+            "group": ["fan"] * 3 + ["pump"] * 2,
+            "id": ["id_00", "id_00", "id_02", "id_00", "id_00"],
+            "split": ["train", "train", "test", "test", "train"],
+            "label": ["normal", "normal", "anomaly", "normal", "normal"],
+        }
+    )
+    fig = plot_clip_counts(clips, title="toy")
+    ax = fig.axes[0]
+    heights = sorted(round(p.get_height()) for p in ax.patches if p.get_height() > 0)
+    assert heights == [1, 1, 1, 2]  # fan id_00 train 2; fan id_02 test 1; pump test 1, train 1
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fan id_00", "fan id_02", "pump id_00"]
+    assert ax.get_title() == "toy"

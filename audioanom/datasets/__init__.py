@@ -22,7 +22,15 @@ from .synthetic import (
     load_synthetic_machines,
     synthetic_root,
 )
-from .table import CLIP_COLUMNS, LoadedDataset, counts, filter_clips, make_table, sample_clips
+from .table import (
+    CLIP_COLUMNS,
+    LoadedDataset,
+    count_matrix,
+    counts,
+    filter_clips,
+    make_table,
+    sample_clips,
+)
 
 LOADERS: dict[str, Callable[..., LoadedDataset]] = {
     "audiomnist": load_audiomnist,
@@ -116,6 +124,7 @@ __all__ = [
     "MACHINE_TYPES",
     "LoadedDataset",
     "assign_dcase_split",
+    "count_matrix",
     "counts",
     "filter_clips",
     "find_dataset_root",

@@ -17,7 +17,7 @@ Rows are sorted by path, so the same folder always gives the same table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +96,19 @@ def counts(
     """Number of clips per combination of ``by`` columns, as a tidy table with column ``n``."""
     by = list(by)
     return clips.groupby(by, observed=True).size().rename("n").reset_index()
+
+
+def count_matrix(
+    clips: pd.DataFrame,
+    rows: Sequence[str] = ("group", "id"),
+    columns: Sequence[str] = ("split", "label"),
+) -> pd.DataFrame:
+    """Clips per ``rows`` combination (index) and ``columns`` combination (column levels), 0
+    where a pair has none: e.g. machine type and ID against split and label."""
+    table = counts(clips, [*rows, *columns])
+    return table.pivot_table(
+        index=list(rows), columns=list(columns), values="n", fill_value=0, aggfunc="sum"
+    )
 
 
 def sample_clips(clips: pd.DataFrame, n_per_label: int, *, seed: int = 0) -> pd.DataFrame:

@@ -129,10 +129,10 @@ def plot_group_spectra(
     fig, ax = _axes(ax)
     names = [str(n) for n in sorted(set(g))]
     means = pd.DataFrame({n: X[g.astype(str) == n].mean(axis=0) for n in names}, index=freqs)
-    long = means.rename_axis(index="frequency", columns="group").stack().rename("mean")
+    long = means.rename_axis(index="frequency", columns=None).reset_index()
     n_before = len(ax.get_lines())
     sns.lineplot(
-        data=long.reset_index(),
+        data=long.melt(id_vars="frequency", var_name="group", value_name="mean"),
         x="frequency",
         y="mean",
         hue="group",

@@ -1,6 +1,7 @@
 """Figures of the machine-sound part: ROC curves, score distributions, confusion matrices,
-per-ID AUC bars, STFT magnitude/phase pictures, training curves, and the multi-panel figures
-of notebook 07 (ROC, score, decision and ID-confusion grids).
+per-ID AUC bars, training curves (one run, or the grid of notebook 06), and the multi-panel
+figures of notebook 07 (ROC, score, decision and ID-confusion grids). Pictures of the complex
+STFT and mean spectra: :mod:`audioanom.machines.stft_plots`.
 
 Same conventions as :mod:`audioanom.plotting`: every function takes ``ax=None`` (a new figure
 when None; multi-panel functions take ``axes=None`` or make their own grid) and returns the
@@ -20,7 +21,6 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from sklearn.metrics import auc as sk_auc
 
@@ -32,25 +32,21 @@ from ..plotting import (
     annotated_heatmap,
     grouped_bars,
     panel_grid,
-    time_frequency_image,
+    tight_grid,
 )
 
 __all__ = [
-    "instantaneous_frequency_deviation",
     "plot_auc_bars",
     "plot_decision_confusion",
     "plot_decision_grid",
     "plot_id_confusion",
     "plot_id_confusion_grid",
-    "plot_instantaneous_frequency",
-    "plot_log_magnitude",
-    "plot_phase",
     "plot_roc_curves",
     "plot_score_grid",
     "plot_score_distributions",
     "plot_scores_by_method",
-    "plot_stft_views",
     "plot_training_curves",
+    "plot_training_grid",
 ]
 
 NORMAL_COLOR = LABEL_COLORS["normal"]
@@ -296,164 +292,6 @@ def plot_auc_bars(
 
 
 # --------------------------------------------------------------------------------------------
-# STFT pictures
-
-
-def _complex(spec: np.ndarray) -> np.ndarray:
-    """``(2, F, T)`` real/imag or complex ``(F, T)`` -> complex ``(F, T)``."""
-    spec = np.asarray(spec)
-    if np.iscomplexobj(spec) and spec.ndim == 2:
-        return spec
-    if spec.ndim == 3 and spec.shape[0] == 2:
-        return spec[0] + 1j * spec[1]
-    raise ValueError(f"expected a (2, F, T) real/imag STFT or complex (F, T), got {spec.shape}")
-
-
-def _extent(z: np.ndarray, sr: int, hop: int) -> list[float]:
-    n_bins, n_frames = z.shape
-    return [0.0, n_frames * hop / sr, 0.0, sr / 2 * n_bins / (n_bins - 0.5)]
-
-
-def _stft_image(
-    ax: Axes | None,
-    values: np.ndarray,
-    extent: Sequence[float],
-    limits: tuple[float, float],
-    cmap: str | Colormap,
-    colorbar_label: str | None,
-    title: str | None,
-) -> Figure:
-    """One STFT picture (:func:`audioanom.plotting.time_frequency_image`) on ``ax``, a new
-    figure when None, colour range ``limits``."""
-    _, ax = _axes(ax)
-    vmin, vmax = limits
-    return time_frequency_image(
-        ax,
-        values,
-        extent=extent,
-        vmin=vmin,
-        vmax=vmax,
-        cmap=cmap,
-        colorbar_label=colorbar_label,
-        title=title,
-    )
-
-
-def plot_log_magnitude(
-    spec: np.ndarray,
-    *,
-    sr: int = 16000,
-    hop: int = 512,
-    dynamic_range_db: float = 80.0,
-    ax: Axes | None = None,
-    title: str | None = "log magnitude",
-    colorbar: bool = True,
-) -> Figure:
-    """``20 log10 |X|`` in dB relative to the maximum of a ``(2, F, T)`` STFT."""
-    z = _complex(spec)
-    mag = np.abs(z)
-    db = 20 * np.log10(mag / max(float(mag.max()), 1e-20) + 1e-12)
-    return _stft_image(
-        ax,
-        db,
-        _extent(z, sr, hop),
-        (-dynamic_range_db, 0),
-        "magma",
-        "dB" if colorbar else None,
-        title,
-    )
-
-
-def plot_phase(
-    spec: np.ndarray,
-    *,
-    sr: int = 16000,
-    hop: int = 512,
-    title: str | None = "phase",
-    colorbar: bool = True,
-    ax: Axes | None = None,
-) -> Figure:
-    """Phase ``angle(X)`` in radians (cyclic colour map) of a ``(2, F, T)`` STFT."""
-    z = _complex(spec)
-    limits = (-np.pi, np.pi)
-    return _stft_image(
-        ax, np.angle(z), _extent(z, sr, hop), limits, "twilight", "rad" if colorbar else None, title
-    )
-
-
-def instantaneous_frequency_deviation(
-    spec: np.ndarray, *, n_fft: int = 1024, hop: int = 512, sr: int = 16000
-) -> np.ndarray:
-    """Phase derivative along time minus each bin's expected advance, in Hz, ``(F, T - 1)``.
-
-    ``dphi = angle(X[:, t] conj(X[:, t-1]))``; a stationary sinusoid at bin frequency
-    ``f_k`` advances by ``2 pi f_k hop / sr``; the wrapped difference divided by
-    ``2 pi hop / sr`` is the offset of the instantaneous frequency from ``f_k`` (aliased to
-    +- sr / (2 hop) = +- 15.6 Hz with hop 512).
-    """
-    z = _complex(spec)
-    dphi = np.angle(z[:, 1:] * np.conj(z[:, :-1]))  # F, T-1
-    expected = 2 * np.pi * np.arange(z.shape[0])[:, None] * hop / n_fft  # F, 1
-    dev = np.angle(np.exp(1j * (dphi - expected)))  # wrapped to (-pi, pi]
-    return dev * sr / (2 * np.pi * hop)
-
-
-def plot_instantaneous_frequency(
-    spec: np.ndarray,
-    *,
-    sr: int = 16000,
-    hop: int = 512,
-    n_fft: int = 1024,
-    mask_below_db: float | None = -60.0,
-    ax: Axes | None = None,
-    title: str | None = "instantaneous-frequency deviation",
-    colorbar: bool = True,
-) -> Figure:
-    """:func:`instantaneous_frequency_deviation` as a picture; bins more than
-    ``mask_below_db`` under the maximum magnitude (noise, random phase) are greyed out."""
-    z = _complex(spec)
-    dev = instantaneous_frequency_deviation(z, n_fft=n_fft, hop=hop, sr=sr)  # F, T-1
-    if mask_below_db is not None:
-        mag = np.abs(z[:, 1:])
-        dev = np.ma.masked_where(mag < mag.max() * 10 ** (mask_below_db / 20), dev)
-    lim = sr / (2 * hop)
-    ext = _extent(z, sr, hop)
-    ext[0] = hop / sr
-    cmap = plt.get_cmap("coolwarm").with_extremes(bad="0.85")
-    return _stft_image(ax, dev, ext, (-lim, lim), cmap, "Hz" if colorbar else None, title)
-
-
-def plot_stft_views(
-    spec: np.ndarray,
-    *,
-    max_hz: float | None = None,
-    title: str | None = None,
-    axes: Sequence[Axes] | None = None,
-    sr: int = 16000,
-    hop: int = 512,
-    n_fft: int = 1024,
-) -> Figure:
-    """Three panels of one clip's complex STFT ``(2, F, T)``: log magnitude, phase, and
-    instantaneous-frequency deviation (the phase derivative the complex network can see and a
-    magnitude spectrogram cannot)."""
-    if axes is None:
-        fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    else:
-        if len(axes) != 3:
-            raise ValueError(f"need 3 axes, got {len(axes)}")
-        fig = axes[0].figure
-    plot_log_magnitude(spec, sr=sr, hop=hop, ax=axes[0])
-    plot_phase(spec, sr=sr, hop=hop, ax=axes[1])
-    plot_instantaneous_frequency(spec, sr=sr, hop=hop, n_fft=n_fft, ax=axes[2])
-    if max_hz is not None:
-        for a in axes:
-            a.set_ylim(0, max_hz)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-# --------------------------------------------------------------------------------------------
 # training curves
 
 
@@ -505,6 +343,33 @@ def plot_training_curves(
     # Losses fall and accuracies rise: the middle of the right-hand side is usually free.
     ax.legend(handles, labels, loc="center right", fontsize=7)
     return _titled(ax, title)
+
+
+def plot_training_grid(
+    histories: Mapping[tuple[str, str], pd.DataFrame],
+    *,
+    names: Mapping[str, str] | None = None,
+    networks: Sequence[str] = ("complex", "magnitude"),
+    ncols: int = 3,
+) -> Figure:
+    """One panel of :func:`plot_training_curves` per trained model: ``histories`` maps
+    ``(method, scope or type)`` to its per-epoch table (as :class:`audioanom.machines.pipeline.
+    TrainingRun` ``.histories``). Networks (``networks``) show every loss and the validation
+    accuracy; the autoencoders their train/val loss on a log axis. ``names`` turns a method key
+    into a panel title (default: the key). The column ``best`` (a marker) is not drawn."""
+    if not histories:
+        raise ValueError("no training histories to draw")
+    fig, axes = tight_grid(len(histories), ncols=ncols, size=(5.2, 3.4))
+    for ax, ((method, name), h) in zip(axes, histories.items(), strict=False):
+        is_network = method in networks
+        plot_training_curves(
+            h[[c for c in h.columns if c != "best"]],
+            columns=None if is_network else ["train_loss", "val_loss"],
+            log_y=not is_network,
+            ax=ax,
+            title=f"{(names or {}).get(method, method)}: {name}",
+        )
+    return fig
 
 
 # --------------------------------------------------------------------------------------------

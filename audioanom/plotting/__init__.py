@@ -253,8 +253,8 @@ def grouped_bars(
         ]
         wide = agg.unstack(hue).reindex(index=order, columns=levels)
     wide = wide.rename_axis(index=cat, columns=hue)
-    long = wide.fillna(0.0).rename_axis(index="_cat", columns="_hue").stack(future_stack=True)
-    long = long.rename("_value").reset_index()
+    long = wide.fillna(0.0).rename_axis(index="_cat", columns=None).reset_index()
+    long = long.melt(id_vars="_cat", var_name="_hue", value_name="_value")
     before = len(ax.containers)
     sns.barplot(
         data=long,
@@ -343,6 +343,30 @@ def plot_counts(
     return _titled(ax, title)
 
 
+def plot_clip_counts(
+    clips: pd.DataFrame,
+    *,
+    bars: Sequence[str] = ("group", "id"),
+    split_by: Sequence[str] = ("split", "label"),
+    title: str | None = None,
+) -> Figure:
+    """How many clips a clip table holds: one bar group per ``bars`` combination (e.g. "fan
+    id_00"), one bar per ``split_by`` combination (e.g. "train/normal"), the figure as wide as
+    the groups need and the group names turned 60 degrees."""
+    from ..datasets.table import counts
+
+    table = counts(clips, [*bars, *split_by])
+    table = table.assign(
+        bar=table[list(bars)].astype(str).agg(" ".join, axis=1),
+        split=table[list(split_by)].astype(str).agg("/".join, axis=1),
+    )
+    fig = plot_counts(table, x="bar", hue="split", title=title)
+    fig.set_size_inches(max(6.0, 0.45 * table["bar"].nunique() + 2), 3.4)
+    fig.axes[0].tick_params(axis="x", rotation=60)
+    fig.axes[0].set_xlabel(" ".join(bars))
+    return fig
+
+
 def tight_grid(
     n: int, ncols: int = 3, size: tuple[float, float] = (3.4, 2.4)
 ) -> tuple[Figure, np.ndarray]:
@@ -385,6 +409,7 @@ __all__ = [
     "palette",
     "panel_grid",
     "plot_clip_examples",
+    "plot_clip_counts",
     "plot_counts",
     "plot_kind_gallery",
     "plot_spectrogram",

@@ -8,7 +8,11 @@
   ablation.
 """
 
+from . import complex as _complex
+from . import magnitude as _magnitude
+from . import model as _model
 from .complex import (
+    CONV_METHODS,
     ComplexBatchNorm2d,
     ComplexConv2d,
     ComplexConvBlock,
@@ -19,7 +23,7 @@ from .complex import (
     split_parts,
     to_stacked,
 )
-from .magnitude import MagnitudeNet, real_channels
+from .magnitude import LOG_FLOOR, MagnitudeNet, real_channels
 from .model import (
     ATTENTION_MODES,
     POOLING_MODES,
@@ -32,31 +36,9 @@ from .model import (
     anomaly_scores,
     complex_to_input,
     count_parameters,
+    real_block,
     stft_input,
 )
 
-__all__ = [
-    "ATTENTION_MODES",
-    "POOLING_MODES",
-    "ArcMarginHead",
-    "BranchAttention",
-    "ChannelSoftmaxAttention",
-    "ComplexBatchNorm2d",
-    "ComplexConv2d",
-    "ComplexConvBlock",
-    "ComplexNet",
-    "ComplexNetConfig",
-    "ComplexPReLU",
-    "MagnitudeNet",
-    "NetOutput",
-    "abs2",
-    "anomaly_scores",
-    "complex_to_input",
-    "count_parameters",
-    "from_stacked",
-    "real_channels",
-    "same_padding",
-    "split_parts",
-    "stft_input",
-    "to_stacked",
-]
+#: every public name of the three modules
+__all__ = sorted({*_complex.__all__, *_magnitude.__all__, *_model.__all__})

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from .model import ComplexNetConfig, NetOutput, _IdNetwork, real_block
 
-__all__ = ["LOG_FLOOR", "MagnitudeNet"]
+__all__ = ["LOG_FLOOR", "MagnitudeNet", "real_channels"]
 
 #: Power floor of the log: ``log10(|X|^2 + LOG_FLOOR)`` (-100 dB re 1).
 LOG_FLOOR = 1e-10

@@ -270,6 +270,7 @@ def test_decision_grid_one_panel_per_summary_row_with_its_counts_and_scores_in_t
         }
 
 
+@pytest.mark.filterwarnings("ignore:A single label was found")  # pump has one ID only
 def test_id_confusion_grid_normal_then_anomaly_panels_per_type():
     table = scores()
     net = table[table["method"] == "net"]
@@ -301,3 +302,56 @@ def test_id_confusion_grid_normal_then_anomaly_panels_per_type():
             for j in range(len(ids))
         }
         assert _cell_texts(ax) == expected
+
+
+def test_training_grid_draws_each_history_with_the_right_axes():
+    from audioanom.machines.plots import plot_training_grid
+
+    net = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [3.0, 2.0, 1.5],
+            "val_loss": [3.1, 2.2, 1.9],
+            "val_acc": [0.2, 0.5, 0.7],
+            "best": [False, False, True],
+        }
+    )
+    ae = pd.DataFrame({"epoch": [1, 2], "train_loss": [10.0, 5.0], "val_loss": [11.0, 6.0]})
+    fig = plot_training_grid(
+        {("complex", "all"): net, ("autoencoder", "fan"): ae}, names={"complex": "complex net"}
+    )
+    by_title = {a.get_title(): a for a in fig.axes if a.get_title()}
+    ax_net, ax_ae = by_title["complex net: all"], by_title["autoencoder: fan"]
+    twin = [a for a in fig.axes if a is not ax_net and a.bbox.bounds == ax_net.bbox.bounds][0]
+    lines = {ln.get_label(): ln.get_ydata().tolist() for ln in ax_net.get_lines()}
+    assert lines == {"train_loss": [3.0, 2.0, 1.5], "val_loss": [3.1, 2.2, 1.9]}
+    assert twin.get_lines()[0].get_ydata().tolist() == [0.2, 0.5, 0.7]  # accuracy, right axis
+    assert ax_ae.get_yscale() == "log" and ax_net.get_yscale() == "linear"
+    assert [ln.get_ydata().tolist() for ln in ax_ae.get_lines()] == [[10.0, 5.0], [11.0, 6.0]]
+    with pytest.raises(ValueError, match="no training histories"):
+        plot_training_grid({})
+
+
+def test_mean_spectra_draw_one_line_per_id_without_the_dc_bin():
+    from audioanom.machines.stft_plots import plot_id_mean_spectra, plot_type_mean_spectra
+
+    table = pd.DataFrame(
+        {
+            "id": ["id_00"] * 3 + ["id_02"] * 3,
+            "freq_hz": [0.0, 100.0, 200.0] * 2,
+            "db": [0.0, -10.0, -20.0, -5.0, -15.0, -25.0],
+        }
+    )
+    fig = plot_id_mean_spectra(table, title="fan")
+    ax = fig.axes[0]
+    got = {ln.get_label(): (ln.get_xdata().tolist(), ln.get_ydata().tolist()) for ln in ax.lines}
+    assert got == {
+        "id_00": ([100.0, 200.0], [-10.0, -20.0]),
+        "id_02": ([100.0, 200.0], [-15.0, -25.0]),
+    }
+    assert ax.get_xscale() == "log" and ax.get_title() == "fan"
+    grid = plot_type_mean_spectra({"fan": table, "pump": table.assign(db=table["db"] - 1)})
+    assert [a.get_title() for a in grid.axes if a.get_visible()] == ["fan", "pump"]
+    assert grid.axes[1].lines[0].get_ydata().tolist() == [-11.0, -21.0]
+    with pytest.raises(ValueError, match="lacks columns"):
+        plot_id_mean_spectra(table.drop(columns="db"))

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 
 from audioanom.digits.detectors import fit_pca  # noqa: E402
 from audioanom.digits.embedding import cluster_profiles  # noqa: E402
@@ -33,6 +34,7 @@ from audioanom.digits.plots import (  # noqa: E402
     plot_silhouette_samples,
     plot_spectra_image,
 )
+from audioanom.plotting import LABEL_COLORS, PALETTE  # noqa: E402
 
 RNG = np.random.default_rng(0)
 FREQS = np.linspace(0, 4000, 65)
@@ -50,7 +52,7 @@ def _offsets(collection) -> np.ndarray:
 
 
 def test_single_axes_plots_draw_into_the_given_axes_the_given_data():
-    fig, axes = plt.subplots(3, 4)
+    fig, axes = plt.subplots(3, 4, figsize=(16, 10))  # room for the heatmap's layout draw
     a = axes.ravel()
     Y = RNG.standard_normal((30, 2))
 
@@ -73,6 +75,10 @@ def test_single_axes_plots_draw_into_the_given_axes_the_given_data():
     assert [ln.get_label() for ln in lines] == ["a", "b", "c"]
     for ln, rows in zip(lines, (slice(0, 10), slice(10, 20), slice(20, 30)), strict=True):
         np.testing.assert_allclose(ln.get_ydata(), X[rows].sum(axis=0) / 10)
+        np.testing.assert_array_equal(ln.get_xdata(), FREQS)
+    # one palette: the groups take the project colours in order, and the legend says so
+    assert [to_hex(ln.get_color()) for ln in lines] == [c.lower() for c in PALETTE[:3]]
+    assert [t.get_text() for t in a[2].get_legend().get_texts()] == ["a", "b", "c"]
 
     pca = fit_pca(X, 0.9)
     assert plot_explained_variance(pca, target=0.9, ax=a[3]) is fig
@@ -140,15 +146,31 @@ def test_single_axes_plots_draw_into_the_given_axes_the_given_data():
     assert widths == [0.9, 0.8, 0.7, 0.6]  # IF (x, all), then PCA (x, all)
     assert [t.get_text() for t in a[10].get_yticklabels()] == ["x", "all"]
     assert a[10].get_xlim() == (0.0, 1.0)
+    ys = {round(p.get_y() + p.get_height() / 2) for p in a[10].patches[::2]}
+    assert ys == {0}  # kind x: both detectors' bars side by side in the first group
+    legend = a[10].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["IF", "PCA"]
+    assert legend.get_title().get_text() == "detector"
 
     wide = pd.DataFrame({"all": [0.8, 0.9], "ann": [0.7, np.nan]}, index=["IF", "PCA"])
     assert plot_auc_table(wide, ax=a[11]) is fig
-    (grid,) = a[11].get_images()
+    (grid,) = a[11].collections  # seaborn heatmap: a QuadMesh (was an imshow image)
     np.testing.assert_array_equal(
         np.ma.filled(grid.get_array(), np.nan), [[0.8, 0.7], [0.9, np.nan]]
     )
     assert [t.get_text() for t in a[11].texts] == ["0.80", "0.70", "0.90", "-"]
+    cells = {
+        (t.get_position()[1] - 0.5, t.get_position()[0] - 0.5): t.get_text() for t in a[11].texts
+    }
+    values = wide.to_numpy()
+    assert cells == {  # each text sits in its own cell: row r at y = r + 0.5, column c at c + 0.5
+        (r, c): "-" if np.isnan(values[r, c]) else f"{values[r, c]:.2f}"
+        for r in range(2)
+        for c in range(2)
+    }
+    assert grid.get_clim() == (0.5, 1.0)
     assert [t.get_text() for t in a[11].get_yticklabels()] == ["IF", "PCA"]
+    assert [t.get_text() for t in a[11].get_xticklabels()] == ["all", "ann"]
     assert _colorbar_label(grid) == "ROC AUC"
     plt.close("all")
 
@@ -168,6 +190,7 @@ def test_multi_panel_figures_plot_their_data_and_shape_errors():
     for ax, col in zip(fig.axes, (0, 1), strict=True):
         heights = [p.get_height() for p in ax.patches]
         assert heights == np.histogram(X[:, col], bins=40)[0].tolist()
+        assert ax.get_ylabel() == "clips"
     wave, wave_rec = np.sin(np.arange(128.0)), np.cos(np.arange(128.0))
     sample = SampleReconstruction(
         "6_01_0.wav", 8000, FREQS, X[0], X[1], (X[0] - X[1]) ** 2, wave, wave_rec
@@ -194,6 +217,30 @@ def test_multi_panel_figures_plot_their_data_and_shape_errors():
     plt.close("all")
 
 
+def test_score_histograms_split_by_label_count_each_class_on_common_bins():
+    scores = {"IF": X[:, 0], "PCA": X[:, 1]}
+    labels = np.where(np.arange(30) % 3 == 0, "anomaly", "normal")  # 10 anomalies, 20 normal
+    fig = plot_score_histograms(scores, bins=8, labels=labels)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["IF", "PCA"]
+    for ax, col in zip(fig.axes, (0, 1), strict=True):
+        legend = ax.get_legend()
+        assert [t.get_text() for t in legend.get_texts()] == ["normal", "anomaly"]
+        edges = np.histogram_bin_edges(X[:, col], bins=8)  # common bins over both classes
+        by_colour = {}
+        for container in ax.containers:
+            colour = to_hex(container[0].get_facecolor(), keep_alpha=False)
+            by_colour[colour] = [p.get_height() for p in container]
+            lefts = [p.get_x() for p in container]
+            np.testing.assert_allclose(lefts, edges[:-1])
+        for label in ("normal", "anomaly"):
+            counts = np.histogram(X[labels == label, col], bins=edges)[0]
+            heights = by_colour[LABEL_COLORS[label].lower()]
+            assert heights == counts.tolist() and sum(heights) == (labels == label).sum()
+    with pytest.raises(ValueError, match="must match"):
+        plot_score_histograms(scores, labels=labels[:5])
+    plt.close("all")
+
+
 def test_cluster_recovery_bars():
     table = pd.DataFrame(
         {
@@ -209,6 +256,15 @@ def test_cluster_recovery_bars():
     assert len(ax.patches) == 4 and [t.get_text() for t in ax.get_yticklabels()] == ["fft", "mel"]
     # bars per column of the pivot ("log error, k-means", "share, k-means"), rows fft, mel
     assert sorted(round(p.get_width(), 6) for p in ax.patches) == [0.1, 0.2, 0.4, 0.5]
+    # one container per (pattern, clustering), in table order; bars top to bottom fft, mel
+    hows = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert hows == ["share, k-means", "log error, k-means"]
+    for container, how in zip(ax.containers, hows, strict=True):
+        pattern = how.split(", ")[0]
+        expected = table.loc[table["pattern"] == pattern, "ari"].tolist()
+        assert [round(p.get_width(), 6) for p in container] == expected
+        assert container[0].get_y() < container[1].get_y()  # fft above mel (y grows down)
+    assert ax.yaxis_inverted()
     assert ax.get_xlabel() == "adjusted Rand index of the clusters against the known kinds"
     with pytest.raises(ValueError, match="metric"):
         plot_cluster_recovery(table, metric="nmi")

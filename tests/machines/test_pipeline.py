@@ -300,3 +300,21 @@ def test_parameter_counts_count_every_trainable_weight():
         model: torch.nn.Module = cls(config)
         by_hand = sum(p.numel() for p in model.parameters() if p.requires_grad)
         assert table.loc["tiny", column] == by_hand > 0
+
+
+def test_baseline_verdicts_say_plainly_who_beats_the_baseline():
+    from audioanom.machines.tables import baseline_verdicts
+
+    auc = {"complex net (gauss)": 0.902, "autoencoder": 0.638, BASELINE_NAME: 0.896}
+    lines = baseline_verdicts(
+        auc,
+        ["complex net (gauss)", "autoencoder", "absent", BASELINE_NAME],
+        pauc={"complex net (gauss)": 0.831},
+    )
+    assert [s.strip() for s in lines] == [
+        "complex net (gauss): mean AUC 90.2, pAUC 83.1 -- beats the log-mel Gaussian (89.6)",
+        "autoencoder: mean AUC 63.8 -- does NOT beat the log-mel Gaussian (89.6)",
+    ]
+    assert "does NOT beat" in baseline_verdicts({"a": 0.5, BASELINE_NAME: 0.5}, ["a"])[0]  # a tie
+    with pytest.raises(KeyError, match="nothing to compare"):
+        baseline_verdicts({"a": 0.5}, ["a"])

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 
 from audioanom.audio import AudioError  # noqa: E402
 from audioanom.machines import features as mf  # noqa: E402
-from audioanom.machines.plots import (  # noqa: E402
+from audioanom.machines.stft_plots import (  # noqa: E402
     instantaneous_frequency_deviation,
     plot_stft_views,
 )
