@@ -3,6 +3,7 @@
 
     python3 tasks.py run    # create/reuse .venv, install, run every notebook (papermill)
     python3 tasks.py test   # create/reuse .venv, install, ruff + notebook-strip check + pytest
+    python3 tasks.py lab    # create/reuse .venv, install, JupyterLab in notebooks/ (prints the URL)
 
 Both create (or reuse) a virtual environment in ``.venv`` next to this file. PyTorch is
 installed first, pinned to ``TORCH_SPEC`` (default ``torch==2.13.0``, the CPU wheel), so that the
@@ -11,7 +12,10 @@ A GPU user installs their own torch into ``.venv`` first (or sets ``TORCH_SPEC``
 ``TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124"``): an installed torch
 that satisfies ``torch>=2.4`` is kept as it is.
 
-Extra arguments after the command go to ``audioanom run`` or to pytest respectively.
+Extra arguments after the command go to ``audioanom run``, to pytest or to ``jupyter lab``
+respectively. The project is installed with its ``dev`` and ``lab`` extras, and the
+environment's Python is registered as the kernel ``python3`` (the one the notebooks name), so
+JupyterLab, papermill and the tests all run the notebooks on the same interpreter.
 """
 
 from __future__ import annotations
@@ -56,13 +60,13 @@ def ensure_env() -> None:
     pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-qq"]
     if not has_torch():
         sh(*pip, *shlex.split(os.environ.get("TORCH_SPEC", "torch==2.13.0")))
-    sh(*pip, "-e", ".[dev]")
+    sh(*pip, "-e", ".[dev,lab]")
     sh(PY, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3")
     STAMP.write_text(str(want))
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "setup"}:
+    if not argv or argv[0] not in {"run", "test", "lab", "setup"}:
         print(__doc__)
         return 2
     cmd, rest = argv[0], argv[1:]
@@ -77,6 +81,10 @@ def main(argv: list[str]) -> int:
             sh(PY, "-m", "ruff", "check", ".", env=env)
             sh(PY, "-m", "ruff", "format", "--check", ".", env=env)
             sh(PY, "-m", "pytest", *rest, env=env)
+        elif cmd == "lab":
+            env.pop("MPLBACKEND")  # inline figures in JupyterLab
+            print("JupyterLab on the project kernel; its URL (with the token) follows", flush=True)
+            sh(PY, "-m", "jupyter", "lab", "--notebook-dir", ROOT / "notebooks", *rest, env=env)
     except subprocess.CalledProcessError as err:
         return err.returncode or 1
     print(f"{cmd}: done in {time.perf_counter() - t0:.0f} s", flush=True)

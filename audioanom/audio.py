@@ -349,7 +349,7 @@ def check_files(
     Warnings: :func:`signal_warnings`, and with ``min_seconds_warn=(seconds, why)`` clips
     shorter than that (usable by some features, not by others).
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     paths = [Path(p) for p in paths]
     problems: dict[int, tuple[Path, str]] = {}

@@ -136,7 +136,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"run: {err}", file=sys.stderr)
         return 2
     print(format_results(results))
+    from .plotting import write_figure_index
+    from .report import build_report
+
+    print(f"figures: {write_figure_index()}")
+    if results:
+        print(f"report: {build_report(results[0].output.parent)}")
     return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """``audioanom report``: the executed notebooks as HTML with an index and a gallery."""
+    from .report import build_report
+
+    try:
+        index = build_report(args.executed, args.out)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"report: {err}", file=sys.stderr)
+        return 1
+    print(f"report: {index}")
+    return 0
 
 
 def _machine_setup(args: argparse.Namespace):
@@ -294,14 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_check)
 
+    p = sub.add_parser("report", help="the executed notebooks as HTML, an index, the figures")
+    p.add_argument("--executed", default=None, help="folder of executed notebooks")
+    p.add_argument("--out", default=None, help="report folder (default build/report)")
+    p.set_defaults(func=_cmd_report)
+
     p = sub.add_parser("fetch", help="download a data set into data/ (resumable, checksummed)")
-    p.add_argument("dataset", choices=["audiomnist", "fsdd", "mimii"])
+    p.add_argument("dataset", choices=["audiomnist", "fsdd", "dcase2020"])
     p.add_argument(
         "--machine-types",
         nargs="+",
         default=None,
         metavar="TYPE",
-        help="mimii: which machine types (default fan pump slider valve)",
+        help="dcase2020: which machine types (default fan pump slider valve)",
     )
     p.add_argument(
         "--digit", type=int, default=None, help="audiomnist/fsdd: only this digit's files"

@@ -11,17 +11,29 @@ gets a row in the results (status ``failed`` or ``interrupted``, with the cell a
 and the run goes on to the summary: :func:`run_notebooks` always returns the table, and writes
 it (:func:`format_results`) to ``summary.txt`` in the output folder after every notebook, so
 the status of the notebooks run so far survives even a crash of the runner itself.
+
+Progress: one line as each notebook starts and one as it ends (``[3/8]
+02_audiomnist_isolation_forest_pca ... ok 8.4 s``), through ``report`` (default ``print``,
+flushed), and papermill's bar over the cells when standard error is a terminal. The kernel's
+own start-up warnings (ipykernel's "running over TCP without encryption" notice) are silenced
+(``--IPKernelApp.log_level=ERROR``); warnings and errors of the notebook's cells still go into
+the executed notebook. The kernels draw the library's progress bars as text
+(:data:`audioanom.progress.TEXT_ENV`), so the executed copies show finished bars.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import os
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
+from .progress import TEXT_ENV
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,8 @@ def run_notebooks(
     output_dir: Path | None = None,
     stop_on_error: bool = True,
     log_output: bool = False,
+    report: Callable[[str], None] | None = None,
+    cell_progress: bool | None = None,
 ) -> list[NotebookResult]:
     """Execute notebooks in order; return one :class:`NotebookResult` each.
 
@@ -105,8 +119,15 @@ def run_notebooks(
     itself) is a ``failed`` row naming the cell and the error; Ctrl-C makes the current notebook
     ``interrupted`` and ends the run. Either way the results so far are returned and
     ``summary.txt`` in the output folder holds :func:`format_results` of them.
+
+    ``report`` receives the start and end line of every notebook (default: print them at once;
+    pass ``lambda line: None`` for silence); ``cell_progress`` shows papermill's per-cell bar
+    (default: when standard error is a terminal).
     """
     import papermill as pm
+
+    say = report if report is not None else _print_now
+    bar = sys.stderr.isatty() if cell_progress is None else cell_progress
 
     notebooks = select_notebooks(names)
     if not notebooks:
@@ -121,36 +142,68 @@ def run_notebooks(
     out_dir = paths.ensure(output_dir or (paths.executed_dir() / ("smoke" if smoke else "")))
     results: list[NotebookResult] = []
     summary = out_dir / "summary.txt"
-    for nb in notebooks:
-        own = {k: v for k, v in parameters.items() if k in declared[nb]}
-        output = (out_dir / nb.name).resolve()
-        t0 = time.perf_counter()
-        status, message = "ok", ""
-        try:
-            pm.execute_notebook(
-                str(nb),
-                str(output),
-                parameters=own,
-                kernel_name="python3",
-                cwd=str(nb.parent),
-                progress_bar=False,
-                log_output=log_output,
-            )
-        except pm.PapermillExecutionError as err:
-            status = "failed"
-            message = f"{_describe_cell(nb, err.cell_index, bool(own))}: {err.ename}: {err.evalue}"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            message = f"{_running_cell(nb, output, bool(own))}: interrupted (KeyboardInterrupt)"
-        except Exception as err:  # a dead kernel (nbclient DeadKernelError) or anything else
-            status = "failed"
-            kind = "kernel died" if type(err).__name__ == "DeadKernelError" else "error"
-            message = f"{_running_cell(nb, output, bool(own))}: {kind}: {type(err).__name__}: {err}"
-        results.append(NotebookResult(nb.stem, status, time.perf_counter() - t0, output, message))
-        _write_summary(summary, results)
-        if status == "interrupted" or (status == "failed" and stop_on_error):
-            break
+    with _environment(TEXT_ENV, "1"):  # the kernels draw text bars (audioanom.progress)
+        for i, nb in enumerate(notebooks, start=1):
+            own = {k: v for k, v in parameters.items() if k in declared[nb]}
+            output = (out_dir / nb.name).resolve()
+            tag = f"[{i}/{len(notebooks)}] {nb.stem}"
+            say(f"{tag} ...")
+            t0 = time.perf_counter()
+            status, message = "ok", ""
+            try:
+                pm.execute_notebook(
+                    str(nb),
+                    str(output),
+                    parameters=own,
+                    kernel_name="python3",
+                    cwd=str(nb.parent),
+                    progress_bar=bar,
+                    log_output=log_output,
+                    extra_arguments=list(KERNEL_ARGUMENTS),
+                )
+            except pm.PapermillExecutionError as err:
+                status = "failed"
+                message = (
+                    f"{_describe_cell(nb, err.cell_index, bool(own))}: {err.ename}: {err.evalue}"
+                )
+            except KeyboardInterrupt:
+                status = "interrupted"
+                message = f"{_running_cell(nb, output, bool(own))}: interrupted (KeyboardInterrupt)"
+            except Exception as err:  # a dead kernel (nbclient DeadKernelError) or anything else
+                status = "failed"
+                kind = "kernel died" if type(err).__name__ == "DeadKernelError" else "error"
+                message = (
+                    f"{_running_cell(nb, output, bool(own))}: {kind}: {type(err).__name__}: {err}"
+                )
+            seconds = time.perf_counter() - t0
+            results.append(NotebookResult(nb.stem, status, seconds, output, message))
+            say(f"{tag} ... {status} {seconds:.1f} s" + (f" -- {message}" if message else ""))
+            _write_summary(summary, results)
+            if status == "interrupted" or (status == "failed" and stop_on_error):
+                break
     return results
+
+
+#: extra arguments of every kernel the runner starts: its start-up log (the TCP notice) off
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable (inherited by the kernels started meanwhile), then restore."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def _print_now(line: str) -> None:
+    print(line, flush=True)
 
 
 def _write_summary(path: Path, results: Sequence[NotebookResult]) -> None:

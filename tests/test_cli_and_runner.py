@@ -1,4 +1,6 @@
 import json
+import os
+import re
 
 import nbformat
 import numpy as np
@@ -159,3 +161,64 @@ def test_runner_keeps_the_table_when_papermill_itself_raises(tmp_path, monkeypat
     results = run_notebooks(output_dir=out)
     assert [r.status for r in results] == ["ok", "failed"] and ran[-1] == "02_dies.ipynb"
     assert "01_ok" in (out / "summary.txt").read_text()
+
+
+@pytest.mark.notebook
+def test_runner_reports_each_notebook_as_it_starts_and_ends_without_kernel_noise(
+    tmp_path, monkeypatch, capfd
+):
+    """One line when a notebook starts, one when it ends (status and seconds), in order; the
+    kernel's TCP notice (ipykernel's start-up warning) does not reach the terminal."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _toy_notebook(nbs, "01_first.ipynb", "a = n + 1")
+    _toy_notebook(nbs, "02_second.ipynb", "raise ValueError('no')")
+    monkeypatch.setattr("audioanom.paths.notebooks_dir", lambda: nbs)
+    lines: list[str] = []
+    run_notebooks(output_dir=tmp_path / "out", report=lines.append, cell_progress=False)
+    assert lines[0] == "[1/2] 01_first ..."
+    assert re.fullmatch(r"\[1/2\] 01_first \.\.\. ok \d+\.\d s", lines[1])
+    assert lines[2] == "[2/2] 02_second ..."
+    assert re.match(r"\[2/2\] 02_second \.\.\. failed \d+\.\d s -- cell 1 .*ValueError", lines[3])
+    assert len(lines) == 4
+    run_notebooks(["01"], output_dir=tmp_path / "out2", cell_progress=False)  # default: print
+    out, err = capfd.readouterr()
+    assert "[1/1] 01_first ..." in out and "without encryption" not in out + err
+
+
+def test_progress_bars_are_text_when_asked(monkeypatch):
+    import tqdm as tqdm_pkg
+
+    from audioanom.progress import TEXT_ENV, text_bars, tqdm
+
+    monkeypatch.setenv(TEXT_ENV, "1")
+    assert text_bars()
+    bar = tqdm(range(2), disable=True)
+    assert type(bar) is tqdm_pkg.std.tqdm
+    monkeypatch.setenv(TEXT_ENV, "0")
+    assert not text_bars()
+
+
+@pytest.mark.notebook
+def test_executed_notebooks_keep_finished_text_bars(tmp_path, monkeypatch):
+    """A bar drawn in a notebook run by the runner is stored as text ending at 5/5, not as a
+    widget frozen at 0%; the variable does not leak out of the run."""
+    from audioanom.progress import TEXT_ENV
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _toy_notebook(
+        nbs, "01_bar.ipynb", "from audioanom.progress import tqdm\nfor _ in tqdm(range(5)): pass"
+    )
+    monkeypatch.setattr("audioanom.paths.notebooks_dir", lambda: nbs)
+    monkeypatch.delenv(TEXT_ENV, raising=False)
+    (result,) = run_notebooks(output_dir=tmp_path / "out", report=lambda line: None)
+    assert result.status == "ok", result.error
+    cells = nbformat.read(str(result.output), as_version=4).cells
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    assert not [
+        o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert "5/5" in text.split("\r")[-1]
+    assert TEXT_ENV not in os.environ

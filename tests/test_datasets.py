@@ -271,3 +271,21 @@ def test_count_matrix_counts_each_pair_and_fills_zeros():
     assert m.loc[("fan", "id_02"), ("test", "anomaly")] == 0  # filled
     assert m.loc[("pump", "id_00"), ("test", "normal")] == 1
     assert int(m.to_numpy().sum()) == len(clips)
+
+
+def test_a_sample_copy_is_announced_and_a_full_download_is_not(tmp_path, monkeypatch):
+    import warnings
+
+    from audioanom.datasets import SampleDataWarning, find_dataset_root
+
+    data, shared = tmp_path / "data", tmp_path / "shared"
+    (shared / "mimii_dcase2020_samples").mkdir(parents=True)
+    data.mkdir()
+    monkeypatch.setenv("AUDIOANOM_DATA", str(data))
+    monkeypatch.setenv("AUDIOANOM_SHARED_DATA", str(shared))
+    with pytest.warns(SampleDataWarning, match=r"sample copy .*203 real clips.*fetch dcase2020"):
+        assert find_dataset_root("dcase2020") == shared / "mimii_dcase2020_samples"
+    (data / "dcase2020").mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the full download: no notice
+        assert find_dataset_root("dcase2020") == data / "dcase2020"

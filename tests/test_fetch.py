@@ -397,13 +397,12 @@ def dcase_zip(path: Path, mt: str = "fan") -> bytes:
     return path.read_bytes()
 
 
-def mimii_registry(data: bytes) -> dict:
+def dcase_registry(data: bytes) -> dict:
     zen = "https://zenodo.org/records/3678171/files/{}?download=1"
     return {
         "datasets": {
-            "mimii": {
+            "dcase2020": {
                 "folder": "dcase2020",
-                "aliases": ["dcase2020"],
                 "default_machine_types": ["fan"],
                 "machine_types": {
                     "fan": {
@@ -425,9 +424,9 @@ def mimii_registry(data: bytes) -> dict:
 def test_fetch_dcase_end_to_end(server, tmp_path):
     data = dcase_zip(tmp_path / "dev_data_fan.zip")
     server.files["/records/3678171/files/dev_data_fan.zip"] = Served(data, cut_first_after=999)
-    reg = mimii_registry(data)
+    reg = dcase_registry(data)
     dest = tmp_path / "dcase2020"
-    out = fetch_dataset("mimii", dest, base_url=server.url, registry=reg, **FAST)
+    out = fetch_dataset("dcase2020", dest, base_url=server.url, registry=reg, **FAST)
     assert out == dest
     loaded = load_dcase2020(dest)
     assert len(loaded.clips) == 4 and not loaded.unparsed
@@ -435,24 +434,26 @@ def test_fetch_dcase_end_to_end(server, tmp_path):
     assert (dest / ".complete-dev_data_fan.zip").is_file()
     assert not (dest / ".downloads").exists()  # archive removed after unpacking
     n_requests = len(server.log)
-    fetch_dataset("dcase2020", dest, base_url=server.url, registry=reg, **FAST)  # alias
+    fetch_dataset("dcase2020", dest, base_url=server.url, registry=reg, **FAST)
     assert len(server.log) == n_requests  # marker present: nothing fetched again
 
 
 def test_fetch_dcase_bad_checksum_and_unknown_type(server, tmp_path):
     data = dcase_zip(tmp_path / "dev_data_fan.zip")
     server.files["/records/3678171/files/dev_data_fan.zip"] = Served(data, corrupt=True)
-    reg = mimii_registry(data)
+    reg = dcase_registry(data)
     dest = tmp_path / "dcase2020"
     with pytest.raises(FetchError, match="checksum mismatch"):
-        fetch_dataset("mimii", dest, base_url=server.url, registry=reg, **FAST)
+        fetch_dataset("dcase2020", dest, base_url=server.url, registry=reg, **FAST)
     assert not (dest / "fan").exists()
     with pytest.raises(ValueError, match="drill.*valid: fan, pump"):
-        fetch_dataset("mimii", dest, machine_types=["drill"], registry=reg, **FAST)
+        fetch_dataset("dcase2020", dest, machine_types=["drill"], registry=reg, **FAST)
     with pytest.raises(ValueError, match="digit"):
-        fetch_dataset("mimii", dest, digit=3, registry=reg, **FAST)
-    with pytest.raises(ValueError, match="unknown data set 'esc50'.*known: dcase2020, mimii"):
+        fetch_dataset("dcase2020", dest, digit=3, registry=reg, **FAST)
+    with pytest.raises(ValueError, match="unknown data set 'esc50'.*known: dcase2020"):
         fetch_dataset("esc50", dest, registry=reg, **FAST)
+    with pytest.raises(ValueError, match="unknown data set 'mimii'"):  # one name: dcase2020
+        fetch_dataset("mimii", dest, registry=reg, **FAST)
 
 
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
@@ -520,7 +521,7 @@ def test_fetch_digit_validation():
     for bad in (10, -1, "6", True, 2.0):
         with pytest.raises(ValueError, match=r"digit must be one of \[0, 1, 2"):
             fetch_dataset("fsdd", "/nonexistent", digit=bad, registry=reg, **FAST)
-    with pytest.raises(ValueError, match="machine_types applies to mimii"):
+    with pytest.raises(ValueError, match="machine_types applies to dcase2020"):
         fetch_dataset("fsdd", "/nonexistent", machine_types=["fan"], registry=reg, **FAST)
 
 
@@ -573,7 +574,7 @@ def test_fetch_archive_mode_layout(server, tmp_path):
 def test_real_registry_has_what_the_cli_promises():
     doc = fetch.load_registry()
     ds = doc["datasets"]
-    assert {"audiomnist", "fsdd", "mimii"} <= set(ds)
+    assert {"audiomnist", "fsdd", "dcase2020"} <= set(ds) and "mimii" not in ds
     hex40 = re.compile(r"^[0-9a-f]{40}$")
     for name, repo in (("audiomnist", "soerenab/AudioMNIST"),
                        ("fsdd", "Jakobovski/free-spoken-digit-dataset")):  # fmt: skip
@@ -593,12 +594,12 @@ def test_real_registry_has_what_the_cli_promises():
     assert ds["audiomnist"]["archive"]["expect"]["count"] == 30000
     assert ds["fsdd"]["archive"]["expect"]["count"] == 3000
 
-    mimii = ds["mimii"]
-    assert mimii["default_machine_types"] == ["fan", "pump", "slider", "valve"]
-    assert set(mimii["machine_types"]) == {"fan", "pump", "slider", "valve", "ToyCar",
+    dcase = ds["dcase2020"]
+    assert dcase["default_machine_types"] == ["fan", "pump", "slider", "valve"]
+    assert set(dcase["machine_types"]) == {"fan", "pump", "slider", "valve", "ToyCar",
                                            "ToyConveyor"}  # fmt: skip
-    assert mimii["folder"] == "dcase2020"  # where find_dataset_root('dcase2020') looks
-    for mt, item in mimii["machine_types"].items():
+    assert dcase["folder"] == "dcase2020"  # where find_dataset_root('dcase2020') looks
+    for mt, item in dcase["machine_types"].items():
         assert item["filename"] == f"dev_data_{mt}.zip"
         assert item["url"] == (
             f"https://zenodo.org/records/3678171/files/dev_data_{mt}.zip?download=1"

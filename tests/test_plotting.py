@@ -1,3 +1,5 @@
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -23,8 +25,9 @@ def test_save_figure_writes_png_300dpi_and_pdf_with_stable_names(tmp_path, monke
     use_style()
     fig = plot_waveform(tone(), 16000, title="tone")
     fig.set_size_inches(4.0, 2.5)
-    written = save_figure(fig, "sub/test_wave")
-    assert written == [tmp_path / "sub" / "test_wave.png", tmp_path / "sub" / "test_wave.pdf"]
+    written = save_figure(fig, "sub/test_wave", dataset="toy", caption="a tone")
+    where = tmp_path / "toy" / "sub"
+    assert written == [where / "test_wave.png", where / "test_wave.pdf"]
     assert all(p.is_file() for p in written)
     from PIL import Image
 
@@ -33,15 +36,54 @@ def test_save_figure_writes_png_300dpi_and_pdf_with_stable_names(tmp_path, monke
         assert tuple(round(d) for d in im.info["dpi"]) == (300, 300)
     # the style's tight bbox changes the size; without it the PNG is figsize * 300 dpi
     with matplotlib.rc_context({"savefig.bbox": "standard"}):
-        (full,) = save_figure(fig, "sub/full", formats=("png",))
+        (full,) = save_figure(fig, "sub/full", dataset="toy", formats=("png",))
     with Image.open(full) as im:
         assert im.size == (1200, 750) and round(im.info["dpi"][0]) == 300
     first = written[1].read_bytes()
     assert first.startswith(b"%PDF-") and b"/Creator (audioanom)" in first
-    save_figure(fig, "sub/test_wave")
+    save_figure(fig, "sub/test_wave", dataset="toy", caption="a tone")
     assert written[1].read_bytes() == first  # PDF without a creation date: byte-stable
     with pytest.raises(ValueError, match="without extension"):
-        save_figure(fig, "x.png")
+        save_figure(fig, "x.png", dataset="toy")
+    for bad in ("", "a/b"):
+        with pytest.raises(ValueError, match="plain data set name"):
+            save_figure(fig, "x", dataset=bad)
+    plt.close("all")
+
+
+def test_figures_of_two_data_sets_coexist_and_the_index_lists_each(tmp_path, monkeypatch):
+    """The same notebook's figure on two data sets: two files, neither overwritten; index.md
+    has one section per data set with the notebook, a working link and the caption."""
+    import json
+
+    from audioanom.plotting import figure_records, write_figure_index
+
+    monkeypatch.setenv("AUDIOANOM_FIGURES", str(tmp_path))
+    fig = plot_waveform(tone(), 16000)
+    a = save_figure(
+        fig, "02_scores", dataset="synthetic-digits", caption="IF | PCA", formats=("png",)
+    )
+    b = save_figure(fig, "02_scores", dataset="fsdd", caption="on FSDD", formats=("png",))
+    assert a[0] != b[0] and a[0].is_file() and b[0].is_file()
+    side = json.loads((tmp_path / "fsdd" / "02_scores.json").read_text())
+    assert side == {
+        "name": "02_scores",
+        "notebook": "02",
+        "dataset": "fsdd",
+        "caption": "on FSDD",
+        "files": ["02_scores.png"],
+    }
+    assert [r["dataset"] for r in figure_records()] == ["fsdd", "synthetic-digits"]
+    index = write_figure_index()
+    text = index.read_text()
+    assert index == tmp_path / "index.md"
+    assert "## fsdd" in text and "## synthetic-digits" in text
+    assert "| 02 | [02_scores](fsdd/02_scores.png) | on FSDD |" in text
+    assert "IF \\| PCA" in text  # a | in a caption does not break the table
+    for link in re.findall(r"\]\(([^)]+)\)", text):
+        assert (tmp_path / link).is_file(), link
+    b[0].unlink()  # a record whose image is gone is not listed
+    assert [r["dataset"] for r in figure_records()] == ["synthetic-digits"]
     plt.close("all")
 
 

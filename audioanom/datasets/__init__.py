@@ -7,6 +7,7 @@ real data beside the checkout).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,10 +51,24 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Shared copies that are samples, not the data set: using one is announced loudly.
+_SAMPLE_COPIES = {
+    "mimii_dcase2020_samples": "203 real clips of the DCASE 2020 development set, too few to "
+    "train the networks on",
+    "audiomnist_six": "the 3,000 AudioMNIST recordings of the digit six only",
+}
+
+
+class SampleDataWarning(UserWarning):
+    """A data set name resolved to a small shared sample copy instead of a full download."""
+
+
 def find_dataset_root(name: str) -> Path:
     """The folder holding data set ``name``: ``data/<name>`` if present, else the shared copy.
 
-    Raises FileNotFoundError naming every place looked at and the command that downloads it.
+    When that copy is only a sample of the data set (the 203 DCASE clips, the AudioMNIST
+    sixes), a :class:`SampleDataWarning` says so and how to get the full set. Raises
+    FileNotFoundError naming every place looked at and the command that downloads it.
     """
     if name not in _CANDIDATES:
         raise ValueError(f"unknown data set {name!r}; known: {sorted(_CANDIDATES)}")
@@ -63,9 +78,17 @@ def find_dataset_root(name: str) -> Path:
             candidate = base / folder
             looked.append(str(candidate))
             if candidate.is_dir():
+                if folder in _SAMPLE_COPIES:
+                    warnings.warn(
+                        f"data set {name!r}: no full download in {paths.data_dir() / name}; "
+                        f"using the sample copy {candidate} ({_SAMPLE_COPIES[folder]}). "
+                        f"`audioanom fetch {name}` downloads the full set.",
+                        SampleDataWarning,
+                        stacklevel=2,
+                    )
                 return candidate
     how = {
-        "dcase2020": "download it with `audioanom fetch mimii` (the DCASE 2020 Task 2 dev set)",
+        "dcase2020": "download it with `audioanom fetch dcase2020` (the DCASE 2020 Task 2 dev set)",
         "mimii": "put the original MIMII recordings (Zenodo record 3384388) at data/mimii",
     }.get(name, f"download it with `audioanom fetch {name}`")
     raise FileNotFoundError(f"data set {name!r} not found (looked in {', '.join(looked)}); {how}")
@@ -97,6 +120,17 @@ def load_dataset(name: str, root: str | Path | None = None, **kwargs) -> LoadedD
     return LOADERS[name](Path(root) if root is not None else find_dataset_root(name), **kwargs)
 
 
+def dataset_name(dataset: str, domain: str) -> str:
+    """The one name of a data set across folders, figures and tables: a notebook's
+    ``dataset="synthetic"`` is ``"synthetic-digits"`` or ``"synthetic-machines"`` (its
+    ``domain``), any other name is itself (``"fsdd"``, ``"audiomnist"``, ``"dcase2020"``...)."""
+    if domain not in ("digits", "machines"):
+        raise ValueError(f"domain must be 'digits' or 'machines', got {domain!r}")
+    if not dataset:
+        raise ValueError("empty data set name")
+    return f"synthetic-{domain}" if dataset == "synthetic" else dataset
+
+
 def open_dataset(
     dataset: str, *, domain: str, data_dir: str = "", smoke: bool = False, seed: int = 0
 ) -> LoadedDataset:
@@ -123,8 +157,10 @@ __all__ = [
     "LOADERS",
     "MACHINE_TYPES",
     "LoadedDataset",
+    "SampleDataWarning",
     "assign_dcase_split",
     "count_matrix",
+    "dataset_name",
     "counts",
     "filter_clips",
     "find_dataset_root",

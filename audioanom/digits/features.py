@@ -272,7 +272,7 @@ def features_cache_path(config: FeatureConfig, files: Sequence[str]) -> Path:
 
 
 def _map(fn: Callable[[str], np.ndarray], files: list[str], n_jobs: int, progress: bool, desc):
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     if n_jobs <= 1:
         return [fn(f) for f in tqdm(files, desc=desc, disable=not progress)]

@@ -22,7 +22,7 @@ Three layers, each usable on its own:
                   ``audioMNIST_meta.txt``
   ``fsdd``        ``recordings/{digit}_{speaker}_{take}.wav``,      ``<data>/fsdd``
                   ``metadata.py``
-  ``mimii``       ``<type>/{train,test}/*.wav`` (DCASE 2020 Task 2  ``<data>/dcase2020``
+  ``dcase2020``   ``<type>/{train,test}/*.wav`` (DCASE 2020 Task 2  ``<data>/dcase2020``
                   development set)
   ==============  ===============================================  ======================
 

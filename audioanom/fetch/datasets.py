@@ -1,7 +1,7 @@
 """Fetching whole data sets: :func:`fetch_dataset` and the steps for each kind of source.
 
 Reads the registry (:mod:`audioanom.fetch.registry`) and lays a data set out exactly as the
-loaders in :mod:`audioanom.datasets` read it: one archive per machine type (mimii), one
+loaders in :mod:`audioanom.datasets` read it: one archive per machine type (dcase2020), one
 repository archive (audiomnist, fsdd with ``digit=None``) or, for one digit, file by file from
 ``raw.githubusercontent.com`` in a small thread pool. GitHub publishes no checksums, so
 archives are checked by counting the extracted files and single files by reading each one with
@@ -18,10 +18,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from tqdm.auto import tqdm
-
 from .. import paths
 from ..audio import AudioError, read_audio
+from ..progress import tqdm
 from .archives import extract
 from .errors import FetchError
 from .registry import _check_registry, _resolve_name, digit_file_list, load_registry, rebase_url
@@ -57,12 +56,12 @@ def fetch_dataset(
     """Download and unpack data set ``name`` into ``dest``; returns ``dest``.
 
     Args:
-        name: ``audiomnist``, ``fsdd`` or ``mimii`` (alias ``dcase2020``): the DCASE 2020
-            Task 2 development set, MIMII + ToyADMOS).
+        name: ``audiomnist``, ``fsdd`` or ``dcase2020`` (the DCASE 2020 Task 2 development
+            set, MIMII + ToyADMOS; ``mimii`` is the original MIMII layout, not downloadable).
         dest: target folder; default ``audioanom.paths.data_dir() / <folder>``, where folder
             is the registry's ``folder`` (``audiomnist``, ``fsdd``, ``dcase2020``): the folders
             :func:`audioanom.datasets.find_dataset_root` looks in.
-        machine_types: mimii only: which ``dev_data_<type>.zip`` to fetch (default fan, pump,
+        machine_types: dcase2020 only: which ``dev_data_<type>.zip`` to fetch (default fan, pump,
             slider, valve; ToyCar and ToyConveyor on request). A single string is one type.
         digit: audiomnist/fsdd only: fetch only this digit (0-9), file by file, plus the
             metadata; None fetches the whole repository archive (about 1 GB for AudioMNIST).
@@ -103,7 +102,7 @@ def fetch_dataset(
         return dest
 
     if machine_types is not None:
-        raise ValueError(f"machine_types applies to mimii, not to {key!r}")
+        raise ValueError(f"machine_types applies to dcase2020, not to {key!r}")
     if digit is None:
         if "archive" not in entry:
             raise ValueError(f"{key!r} has no whole archive in the registry; pass digit=0..9")

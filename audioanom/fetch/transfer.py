@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from .checksum import Checksum, _matches, file_checksum
 from .errors import FetchError
 

@@ -195,7 +195,7 @@ def fit_autoencoder(
         model = DenseAutoencoder(config)
         gen = torch.Generator().manual_seed(config.seed)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps)
-        from tqdm.auto import trange
+        from ..progress import trange
 
         for epoch in trange(1, config.epochs + 1, desc="AE", unit="epoch", disable=not progress):
             t0 = time.perf_counter()

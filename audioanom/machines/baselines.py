@@ -106,8 +106,7 @@ def log_mel_stats_table(
 ) -> np.ndarray:
     """:func:`clip_log_mel_stats` of every clip, in row order: ``(N, 2 * n_mels)``. Each clip's
     vector is cached on disk like the STFTs (:func:`audioanom.machines.features.cache_path`)."""
-    from tqdm.auto import tqdm
-
+    from ..progress import tqdm
     from .features import _cached, _paths_of
 
     rows = []

@@ -318,7 +318,7 @@ def _cached_table(
 ) -> list[np.ndarray]:
     """``per_clip(path, config)`` of every clip in row order, each through :func:`_cached`
     under ``kind`` and ``key_config``."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     out = []
     for p in tqdm(_paths_of(clips), desc=kind, unit="clip", disable=not progress):

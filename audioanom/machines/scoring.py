@@ -126,7 +126,7 @@ def embed_specs(
     if use_channels_last(device, precision):
         model.to(memory_format=torch.channels_last)
     model.eval()
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     batches = range(0, flat.size, config.batch_windows)
     with torch_threads(config.threads), torch.inference_mode():

@@ -379,7 +379,7 @@ def train_model(
         elif ckpt_file is not None:
             ckpt_file.unlink(missing_ok=True)  # a fresh run: never resume a stale file later
 
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         bar = tqdm(
             total=config.epochs,

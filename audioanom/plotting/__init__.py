@@ -11,6 +11,8 @@ matplotlib ``imshow``.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from itertools import cycle
 from pathlib import Path
@@ -78,26 +80,37 @@ def _titled(ax: Axes, title: str | None, **kwargs) -> Figure:
     return ax.figure
 
 
+#: figure names start with their notebook's number: ``05_clip_counts`` is notebook 05's
+_NOTEBOOK_PREFIX = re.compile(r"^(\d{2})_")
+
+
 def save_figure(
     fig: Figure,
     name: str,
     *,
+    dataset: str,
+    caption: str = "",
     formats: Sequence[str] = ("png", "pdf"),
     folder: str | Path | None = None,
     dpi: int = 300,
 ) -> list[Path]:
-    """Write ``fig`` as ``<figures>/<name>.<fmt>`` for each format (PNG at 300 dpi, PDF/SVG).
+    """Write ``fig`` as ``<figures>/<dataset>/<name>.<fmt>`` for each format (PNG at 300 dpi,
+    PDF/SVG) and ``<name>.json`` beside them (name, notebook, data set, caption, files), from
+    which :func:`write_figure_index` lists every figure. The data set in the path keeps the
+    figures of runs on different data (synthetic, FSDD, AudioMNIST, DCASE) side by side.
 
-    ``name`` is a stable slug such as ``"05_fan_id_00_stft"``; it may hold ``/`` for a
-    sub-folder. Returns the written paths. Raises ValueError for an empty name or a name
-    with an extension.
+    ``name`` is a stable slug such as ``"05_fan_stft_normal"`` (the notebook's number first);
+    it may hold ``/`` for a sub-folder. Returns the written image paths. ValueError for an empty
+    name, a name with an extension, or an empty data set name or one with ``/``.
     """
     if not name or Path(name).suffix in {f".{f}" for f in ("png", "pdf", "svg", "jpg")}:
         raise ValueError(f"figure name must be a non-empty slug without extension, got {name!r}")
-    folder = Path(folder) if folder is not None else paths.figures_dir()
+    if not dataset or "/" in dataset or dataset.startswith("."):
+        raise ValueError(f"dataset must be a plain data set name, got {dataset!r}")
+    root = Path(folder) if folder is not None else paths.figures_dir()
     written = []
     for fmt in formats:
-        target = folder / f"{name}.{fmt}"
+        target = root / dataset / f"{name}.{fmt}"
         target.parent.mkdir(parents=True, exist_ok=True)
         # Fixed metadata keeps PDFs/SVGs byte-stable between runs.
         meta = {"Creator": "audioanom", "CreationDate": None} if fmt == "pdf" else None
@@ -105,7 +118,61 @@ def save_figure(
             meta = {"Creator": "audioanom", "Date": None}
         fig.savefig(target, format=fmt, dpi=dpi, metadata=meta)
         written.append(target)
+    match = _NOTEBOOK_PREFIX.match(Path(name).name)
+    record = {
+        "name": name,
+        "notebook": match.group(1) if match else "",
+        "dataset": dataset,
+        "caption": caption,
+        "files": [p.name for p in written],
+    }
+    (root / dataset / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
     return written
+
+
+def figure_records(folder: str | Path | None = None) -> list[dict]:
+    """The records :func:`save_figure` wrote under ``folder`` (default the figures folder),
+    sorted by data set, notebook and name; a record whose image files are gone is left out."""
+    root = Path(folder) if folder is not None else paths.figures_dir()
+    records = []
+    for side in sorted(root.glob("*/**/*.json")):
+        try:
+            rec = json.loads(side.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(rec, dict) or "dataset" not in rec or "files" not in rec:
+            continue
+        if all((side.parent / f).is_file() for f in rec["files"]):
+            rec["folder"] = side.parent.relative_to(root).as_posix()
+            records.append(rec)
+    return sorted(records, key=lambda r: (r["dataset"], r["notebook"], r["name"]))
+
+
+def write_figure_index(folder: str | Path | None = None) -> Path:
+    """Write ``<figures>/index.md``: per data set, a table of every figure (notebook, a link to
+    its PNG, caption), from the records of :func:`save_figure`. Returns its path."""
+    root = Path(folder) if folder is not None else paths.figures_dir()
+    lines = [
+        "# Figures",
+        "",
+        "Written by the notebooks (`audioanom run`); PNG at 300 dpi, PDF beside it.",
+        "",
+    ]
+    records = figure_records(root)
+    if not records:
+        lines.append("No figures yet: run the notebooks (`python3 tasks.py run`).")
+    for dataset in dict.fromkeys(r["dataset"] for r in records):
+        lines += [f"## {dataset}", "", "| notebook | figure | caption |", "|---|---|---|"]
+        for r in (r for r in records if r["dataset"] == dataset):
+            png = next((f for f in r["files"] if f.endswith(".png")), r["files"][0])
+            link = f"[{Path(r['name']).name}]({r['folder']}/{png})"
+            caption = r["caption"].replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {r['notebook']} | {link} | {caption} |")
+        lines.append("")
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / "index.md"
+    target.write_text("\n".join(lines).rstrip() + "\n")
+    return target
 
 
 def plot_waveform(
@@ -414,7 +481,9 @@ __all__ = [
     "plot_kind_gallery",
     "plot_spectrogram",
     "plot_waveform",
+    "figure_records",
     "save_figure",
+    "write_figure_index",
     "style_rc",
     "tight_grid",
     "use_style",

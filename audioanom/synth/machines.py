@@ -305,7 +305,7 @@ def _render_and_write(spec: ClipSpec, out_dir: str) -> None:
 def _write_all(specs: list[ClipSpec], out_dir: Path, workers: int, progress: bool) -> None:
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         bar = tqdm(total=len(specs), desc="synth machines", unit="clip")
     try:

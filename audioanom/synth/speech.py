@@ -441,7 +441,7 @@ def generate_digits(
     ``cpu_seconds``, ``audio_seconds`` and ``x_realtime`` (audio seconds per CPU second: the
     work is single-threaded, so this is the speed on one core).
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     config = DigitSynthConfig(seed, n_speakers, takes_per_speaker, anomaly_fraction, tuple(kinds))
     out = Path(out_dir)

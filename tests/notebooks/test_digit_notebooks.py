@@ -35,7 +35,7 @@ def test_digit_notebook_runs_on_other_data(nb, dataset, tmp_path, monkeypatch):
         [nb], parameters={"dataset": dataset}, smoke=True, output_dir=tmp_path / "executed"
     )
     assert results[0].status == "ok", results[0].error
-    figures = sorted(p.stem for p in (tmp_path / "figures").glob("*.png"))
+    figures = sorted(p.stem for p in (tmp_path / "figures").glob("*/*.png"))
     assert figures and all(f.startswith(nb[:2] + "_") for f in figures), figures
     if nb.startswith("02") or nb.startswith("03"):
         assert list((tmp_path / "build" / "results").glob("*.csv"))

@@ -75,7 +75,7 @@ def test_notebook_runs_in_smoke_mode(nb, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     results = run_notebooks([nb.stem], smoke=True, output_dir=tmp_path / "executed")
     assert results[0].status == "ok", results[0].error
-    assert list((tmp_path / "figures").glob("*.png")), f"{nb.name} saved no figure"
+    assert list((tmp_path / "figures").glob("*/*.png")), f"{nb.name} saved no figure"
     assert paths.figures_dir() == tmp_path / "figures"
 
 
@@ -113,7 +113,7 @@ def test_machine_notebooks_train_then_report_numbers_that_the_csvs_confirm(tmp_p
             if g["label"].nunique() == 2
         ]
         assert headline[method]["auc"] == pytest.approx(sum(aucs) / len(aucs), abs=1e-9), method
-    figures = {p.stem for p in (tmp_path / "figures").glob("*.png")}
+    figures = {p.stem for p in (tmp_path / "figures").glob("*/*.png")}
     assert {"06_training_curves", "07_auc_per_id", "07_pauc_per_id"} <= figures
     if paths.real_data_required() or (paths.shared_data() / "fsdd").is_dir():
         fsdd = json.loads((out / "tables" / "fsdd_mean_auc.json").read_text())
