@@ -1,9 +1,11 @@
 # Convenience wrappers; the commands themselves need only python3 (see README).
-.PHONY: run test smoke lint format strip
+.PHONY: run test lab smoke lint format strip
 run:
 	python3 tasks.py run
 test:
 	python3 tasks.py test
+lab:
+	python3 tasks.py lab
 smoke:
 	python3 tasks.py run --smoke
 lint:
