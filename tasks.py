@@ -84,7 +84,9 @@ def main(argv: list[str]) -> int:
         elif cmd == "lab":
             env.pop("MPLBACKEND")  # inline figures in JupyterLab
             print("JupyterLab on the project kernel; its URL (with the token) follows", flush=True)
-            sh(PY, "-m", "jupyter", "lab", "--notebook-dir", ROOT / "notebooks", *rest, env=env)
+            root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+            lab = [PY, "-m", "jupyter", "lab", "--notebook-dir", ROOT / "notebooks", *root]
+            sh(*lab, *rest, env=env)  # as root (containers, CI) JupyterLab needs --allow-root
     except subprocess.CalledProcessError as err:
         return err.returncode or 1
     print(f"{cmd}: done in {time.perf_counter() - t0:.0f} s", flush=True)

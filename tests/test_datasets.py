@@ -172,7 +172,7 @@ def test_unknown_dataset_and_missing_root(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIOANOM_SHARED_DATA", str(tmp_path / "none"))
     with pytest.raises(ValueError, match="unknown data set 'esc50'"):
         load_dataset("esc50")
-    with pytest.raises(FileNotFoundError, match="audioanom fetch mimii"):
+    with pytest.raises(FileNotFoundError, match="audioanom fetch dcase2020"):
         find_dataset_root("dcase2020")
 
 

@@ -185,7 +185,7 @@ def real_samples_check(
         notes.append(
             f"ID networks: the samples hold normal training clips of {n_classes} (type, ID) "
             "pair, so no ID classifier can be trained on them (the DCASE 2020 development set "
-            "has them: `audioanom fetch mimii`)"
+            "has them: `audioanom fetch dcase2020`)"
         )
     sub = clips[(clips["group"] == machine_type) & (clips["id"] == machine_id)]
     if sub.empty:
