@@ -2,9 +2,10 @@
 
 :func:`build_report` reads the executed notebooks that :func:`audioanom.runner.run_notebooks`
 wrote (``build/executed/``: each carries papermill's record of its parameters, duration and
-whether it failed), renders each to HTML with nbconvert, copies every figure PNG that
-:func:`audioanom.plotting.save_figure` recorded, and writes ``index.html``: one row per
-notebook (status, duration, data set, parameters, link), then the figures per data set with
+whether it failed), renders each to HTML with nbconvert (consecutive stream outputs merged and
+carriage returns applied, so a text progress bar shows its final state), copies every figure
+PNG that :func:`audioanom.plotting.save_figure` recorded, and writes ``index.html``: one row
+per notebook (status, duration, data set, parameters, link), then the figures per data set with
 their captions. The folder (default ``build/report/``) holds everything it links to, so it
 can be zipped and sent. ``audioanom report`` runs it; ``audioanom run`` ends with it.
 """
@@ -90,6 +91,7 @@ def build_report(
     (default ``build/report``); returns the index page. FileNotFoundError when there is no
     executed notebook (run the notebooks first)."""
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     from .plotting import figure_records
 
@@ -100,6 +102,8 @@ def build_report(
     if not notebooks:
         raise FileNotFoundError(f"no executed notebooks in {src}: run `audioanom run` first")
     exporter = HTMLExporter()
+    # a text progress bar is a run of "\r"-separated states: keep only the last (finished) one
+    exporter.register_preprocessor(CoalesceStreamsPreprocessor, enabled=True)
     entries = []
     for path in notebooks:
         entry = notebook_entry(path)

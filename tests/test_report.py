@@ -50,7 +50,12 @@ def _executed(folder: Path, name: str, params: dict, *, duration: float, failed:
     cell = nbformat.v4.new_code_cell('dataset = "synthetic"\nsmoke = False')
     cell.metadata["tags"] = ["parameters"]
     body = nbformat.v4.new_code_cell(f"print('hello from {name}')")
-    body.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"hello from {name}\n")]
+    body.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=f"hello from {name}\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="bar:   0%| 0/4\r"),
+        nbformat.v4.new_output("stream", name="stderr", text="bar:  50%| 2/4\r"),
+        nbformat.v4.new_output("stream", name="stderr", text="bar: 100%| 4/4\n"),
+    ]
     nb.cells = [cell, body]
     nb.metadata["papermill"] = {"parameters": params, "duration": duration, "exception": failed}
     nbformat.write(nb, str(folder / f"{name}.ipynb"))
@@ -82,6 +87,7 @@ def test_report_links_every_page_and_figure_and_states_each_notebook(tmp_path, m
     assert "1 of 2 notebooks ok" in text and "a falling line" in text
     page = (index.parent / "01_first.html").read_text()
     assert "hello from 01_first" in page and re.search(r"<html", page)
+    assert "100%| 4/4" in page and "50%| 2/4" not in page  # a finished bar, not its history
 
 
 def test_report_without_executed_notebooks_says_what_to_run(tmp_path):
