@@ -76,7 +76,9 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
     try:
         if cmd == "run":
+            # `audioanom run` prints the durations and ends with the report's path
             sh(BIN / "audioanom", "run", *rest, env=env)
+            return 0
         elif cmd == "test":
             sh(PY, "-m", "ruff", "check", ".", env=env)
             sh(PY, "-m", "ruff", "format", "--check", ".", env=env)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import paths
@@ -110,8 +110,10 @@ def build_report(
         body, _ = exporter.from_filename(str(path))
         (dest / entry.page).write_text(body, encoding="utf-8")
         entries.append(entry)
+    records = figure_records(fig_root)
+    entries = [_with_folder_name(e, records) for e in entries]
     shown = []
-    for rec in figure_records(fig_root):
+    for rec in records:
         png = next((f for f in rec["files"] if f.endswith(".png")), None)
         if png is None:
             continue
@@ -122,6 +124,19 @@ def build_report(
     index = dest / "index.html"
     index.write_text(_index_html(entries, shown, src), encoding="utf-8")
     return index
+
+
+def _with_folder_name(entry: NotebookEntry, records: list[dict]) -> NotebookEntry:
+    """``dataset="synthetic"`` names two data sets (digits, machines): show the figure folder
+    this notebook wrote into (``synthetic-digits``...), when exactly one such folder exists."""
+    if entry.dataset != "synthetic":
+        return entry
+    names = {
+        r["dataset"]
+        for r in records
+        if r["notebook"] == entry.name[:2] and str(r["dataset"]).startswith("synthetic-")
+    }
+    return replace(entry, dataset=names.pop()) if len(names) == 1 else entry
 
 
 def _index_html(entries: list[NotebookEntry], shown: list[tuple[dict, str]], src: Path) -> str:

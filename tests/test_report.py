@@ -67,9 +67,11 @@ def test_report_links_every_page_and_figure_and_states_each_notebook(tmp_path, m
     monkeypatch.setenv("AUDIOANOM_FIGURES", str(figures))
     _executed(executed, "01_first", {"dataset": "fsdd"}, duration=12.34, failed=False)
     _executed(executed, "02_second", {}, duration=3.0, failed=True)
+    _executed(executed, "03_third", {}, duration=1.0, failed=False)
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     save_figure(fig, "01_line", dataset="fsdd", caption="a falling line", formats=("png",))
+    save_figure(fig, "02_line", dataset="synthetic-digits", caption="a line", formats=("png",))
     plt.close(fig)
 
     index = build_report(executed, tmp_path / "report")
@@ -81,10 +83,12 @@ def test_report_links_every_page_and_figure_and_states_each_notebook(tmp_path, m
     assert {"01_first.html", "02_second.html", "figures/fsdd/01_line.png"} <= set(parser.links)
     rows = [r for r in parser.rows if r]
     assert rows[0][:4] == ["01_first", "ok", "12.3 s", "fsdd"]  # injected parameter wins
-    assert rows[1][:4] == ["02_second", "failed", "3.0 s", "synthetic"]  # the cell's default
+    # the cell's default "synthetic", shown as the folder its figures went to
+    assert rows[1][:4] == ["02_second", "failed", "3.0 s", "synthetic-digits"]
     assert "smoke=False" in rows[1][4]
+    assert rows[2][:4] == ["03_third", "ok", "1.0 s", "synthetic"]  # no figure to tell which
     text = index.read_text()
-    assert "1 of 2 notebooks ok" in text and "a falling line" in text
+    assert "2 of 3 notebooks ok" in text and "a falling line" in text
     page = (index.parent / "01_first.html").read_text()
     assert "hello from 01_first" in page and re.search(r"<html", page)
     assert "100%| 4/4" in page and "50%| 2/4" not in page  # a finished bar, not its history
