@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -177,7 +178,30 @@ def _machine_setup(args: argparse.Namespace):
 
 def _cmd_train(args: argparse.Namespace) -> int:
     """``audioanom train``: train the networks (per ``--scope``) or the autoencoder (per type)
-    into the run folder; prints where each model went and how its training ended."""
+    into the run folder; prints where each model went and how its training ended. Started by
+    ``torchrun`` with several processes it trains one network on all of them
+    (:mod:`audioanom.distributed`); rank 0 prints and writes."""
+    from . import distributed
+
+    is_ae = args.variant == "autoencoder"
+    if is_ae and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        print(
+            "train: the autoencoder trains on one process; run it without torchrun", file=sys.stderr
+        )
+        return 2
+    try:
+        ctx = distributed.init_from_env(args.device)
+    except ValueError as err:
+        print(f"train: {err}", file=sys.stderr)
+        return 2
+    try:
+        return _train(args, is_ae, ctx)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args: argparse.Namespace, is_ae: bool, ctx) -> int:
+    from .distributed import main_first
     from .machines.pipeline import (
         default_ae_config,
         default_model_config,
@@ -185,10 +209,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         train_all,
     )
 
-    clips, types, out = _machine_setup(args)
+    with main_first(ctx):  # rank 0 writes any generated data set first
+        clips, types, out = _machine_setup(args)
     if not types:
         return 1
-    is_ae = args.variant == "autoencoder"
     run = train_all(
         clips,
         types,
@@ -207,8 +231,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         scope=args.scope,
         out_dir=out,
         resume=args.resume,
-        progress=True,
+        progress=ctx.is_main,
     )
+    if not ctx.is_main:
+        return 0
+    if ctx.active:
+        print(f"trained on {ctx.world_size} processes")
     for note in run.notes:
         print(note)
     if not run.histories:

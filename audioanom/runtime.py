@@ -5,7 +5,10 @@
   with a gradient scaler), bf16 on a CPU with native bf16 (:func:`fast_bf16_available`: AMX or
   AVX512-BF16; emulated bf16 is slower than fp32), fp32 elsewhere. Numbers measured on one CPU
   therefore depend on it: tests pin ``precision="fp32"`` unless they test bf16 itself.
-* :func:`torch_threads`: run with ``n`` intra-op threads and restore the previous count.
+* :func:`torch_threads`: run with ``n`` intra-op threads and restore the previous count
+  (default: the cores, shared among torchrun's processes on the machine).
+* :func:`to_device` (pinned memory, non-blocking copies to CUDA) and :func:`cudnn_autotune`
+  (``cudnn.benchmark`` for the fixed window shape): the GPU path of training.
 * :func:`atomic_torch_save`: write to a temporary file and rename, so a crash never leaves a
   half-written checkpoint or model.
 """
@@ -23,9 +26,12 @@ __all__ = [
     "PRECISIONS",
     "atomic_torch_save",
     "autocast_context",
+    "cudnn_autotune",
+    "default_threads",
     "fast_bf16_available",
     "resolve_device",
     "resolve_precision",
+    "to_device",
     "torch_threads",
     "use_channels_last",
 ]
@@ -96,18 +102,47 @@ def autocast_context(device: torch.device, precision: str) -> contextlib.Abstrac
     return torch.autocast(device.type, dtype=dtype)
 
 
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device``; to CUDA through pinned memory with a non-blocking copy (the
+    copy overlaps the previous step's kernels)."""
+    if device.type != "cuda":
+        return x.to(device)
+    return x.pin_memory().to(device, non_blocking=True)
+
+
+@contextlib.contextmanager
+def cudnn_autotune(device: torch.device) -> Iterator[None]:
+    """``torch.backends.cudnn.benchmark`` on CUDA for the block (the training windows have one
+    fixed shape, so cuDNN's fastest kernel is searched once), restored afterwards; elsewhere
+    nothing changes."""
+    before = torch.backends.cudnn.benchmark
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def use_channels_last(device: torch.device, precision: str) -> bool:
     """channels_last layout with reduced precision on CPU and CUDA (faster convolutions)."""
     return precision != "fp32" and device.type in ("cpu", "cuda")
 
 
+def default_threads() -> int:
+    """Every core, shared among the processes torchrun started on this machine
+    (``LOCAL_WORLD_SIZE``): ``os.cpu_count() // LOCAL_WORLD_SIZE``, at least 1."""
+    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, (os.cpu_count() or 1) // local)
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[int]:
-    """Run with ``n`` torch intra-op threads (None: ``os.cpu_count()``), then restore."""
+    """Run with ``n`` torch intra-op threads (None: :func:`default_threads`), then restore."""
     if n is not None and n < 1:
         raise ValueError(f"threads must be >= 1 or None, got {n}")
     before = torch.get_num_threads()
-    n = n if n is not None else (os.cpu_count() or 1)
+    n = n if n is not None else default_threads()
     torch.set_num_threads(n)
     try:
         yield n

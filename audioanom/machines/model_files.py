@@ -12,16 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..runtime import atomic_torch_save, resolve_device
+from .checkpoints import CHECKPOINT_FORMAT, config_json, cpu_state, load_checkpoint
 from .nn import ComplexNetConfig
-from .training import (
-    CHECKPOINT_FORMAT,
-    TrainConfig,
-    TrainResult,
-    _config_json,
-    _cpu_state,
-    _load_checkpoint,
-    build_network,
-)
+from .training import TrainConfig, TrainResult, build_network
 
 __all__ = ["load_trained", "save_trained"]
 
@@ -32,9 +25,9 @@ def save_trained(result: TrainResult, path: str | Path, **extra: object) -> Path
     blob = {
         "format": CHECKPOINT_FORMAT,
         "variant": result.variant,
-        "state_dict": _cpu_state(result.model),
-        "model_config": _config_json(result.model_config),
-        "train_config": _config_json(result.config),
+        "state_dict": cpu_state(result.model),
+        "model_config": config_json(result.model_config),
+        "train_config": config_json(result.config),
         "classes": list(result.classes),
         "history": result.history.to_dict(orient="list"),
         "best_epoch": result.best_epoch,
@@ -56,7 +49,7 @@ def load_trained(path: str | Path, *, device: str = "cpu") -> tuple[TrainResult,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no trained model")
-    blob = _load_checkpoint(path)
+    blob = load_checkpoint(path)
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
         fmt = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise ValueError(f"{path}: not a trained model of this version (format {fmt!r})")

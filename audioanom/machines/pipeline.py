@@ -52,6 +52,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..distributed import barrier
+from ..distributed import current as current_dist
 from .autoencoder import (
     AutoencoderConfig,
     DenseAutoencoder,
@@ -261,7 +263,8 @@ def train_network(
         result, extra = load_trained(folder / "model.pt")
         if extra.get("request") == want:
             return result
-        log(f"{folder / 'model.pt'}: trained with other settings or clips; training anew")
+        if current_dist().is_main:
+            log(f"{folder / 'model.pt'}: trained with other settings or clips; training anew")
         resume = False  # its checkpoint belongs to that other run too
     kwargs = {"groups": groups, "checkpoint_dir": folder, "progress": progress}
     try:
@@ -269,8 +272,9 @@ def train_network(
     except CheckpointMismatch as err:
         log(f"{err}; training anew")
         result = train_clips_network(clips, variant, config, train_config, resume=False, **kwargs)
-    if folder is not None:
+    if folder is not None and current_dist().is_main:
         save_trained(result, folder / "model.pt", request=want)
+    barrier(current_dist())  # several ranks: the model is saved before any goes on
     return result
 
 

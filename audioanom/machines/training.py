@@ -44,33 +44,38 @@ scaler state, RNG state, history and best weights; ``resume=True`` continues aft
 completed epoch and ends with the SAME weights as an uninterrupted run (same device, precision
 and thread count). ``epochs`` may be raised on resuming. Device and precision:
 :mod:`audioanom.runtime` (``precision="auto"``: bf16 where it is fast). Clips, classes, the
-validation split and the crops: :mod:`audioanom.machines.training_data`.
+validation split and the crops: :mod:`audioanom.machines.training_data`. Several processes
+(``torchrun``, DistributedDataParallel): :mod:`audioanom.distributed`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ..distributed import all_sum, barrier, broadcast_buffers, main_first, shard_indices
+from ..distributed import current as current_dist
 from ..runtime import (
     PRECISIONS,
     atomic_torch_save,
     autocast_context,
+    cudnn_autotune,
     resolve_device,
     resolve_precision,
+    to_device,
     torch_threads,
     use_channels_last,
 )
+from .checkpoints import CHECKPOINT_FORMAT, config_json, cpu_state, data_digest, load_checkpoint
 from .features import StftConfig, require_windows, stft_table, window_starts
 from .nn import ComplexNet, ComplexNetConfig, MagnitudeNet
 from .training_data import (
@@ -118,8 +123,6 @@ HISTORY_COLUMNS = (
     "windows_per_s",
     "best",
 )
-
-CHECKPOINT_FORMAT = 2
 
 
 class CheckpointMismatch(ValueError):
@@ -183,7 +186,7 @@ class TrainConfig:
             raise ValueError(f"mixup_alpha and min_delta must be >= 0: {self}")
 
 
-def evaluate_windows(
+def window_totals(
     model: torch.nn.Module,
     specs: Sequence[np.ndarray],
     labels: np.ndarray,
@@ -193,16 +196,16 @@ def evaluate_windows(
     device: torch.device,
     precision: str = "fp32",
     batch_size: int = 64,
-) -> tuple[float, float]:
-    """``(loss, accuracy)`` in eval mode over every window of the clips (at
-    :func:`audioanom.machines.features.window_starts`); ValueError when there are none."""
+) -> tuple[float, int, int]:
+    """``(summed loss, correct, windows)`` in eval mode over every window of the clips (at
+    :func:`audioanom.machines.features.window_starts`); ``(0, 0, 0)`` for no clips."""
     idx, st = [], []
     for i, spec in enumerate(specs):
         s = window_starts(spec.shape[-1], window, hop)
         idx.append(np.full(s.size, i))
         st.append(s)
     if not idx:
-        raise ValueError("evaluate_windows: no clips")
+        return 0.0, 0, 0
     clip_idx, starts = np.concatenate(idx), np.concatenate(st)
     y = np.asarray(labels, dtype=np.int64)[clip_idx]
     was_training = model.training
@@ -217,7 +220,18 @@ def evaluate_windows(
             total += float(model.loss(out, target)) * len(target)
             correct += int((out.fused.argmax(dim=1) == target).sum())
     model.train(was_training)
-    return total / clip_idx.size, correct / clip_idx.size
+    return total, correct, int(clip_idx.size)
+
+
+def evaluate_windows(
+    model: torch.nn.Module, specs: Sequence[np.ndarray], labels: np.ndarray, **kwargs
+) -> tuple[float, float]:
+    """``(loss, accuracy)`` over every window of the clips (:func:`window_totals`, same
+    keyword arguments); ValueError when there are none."""
+    total, correct, n = window_totals(model, specs, labels, **kwargs)
+    if n == 0:
+        raise ValueError("evaluate_windows: no clips")
+    return total / n, correct / n
 
 
 # ---- the training loop ----------------------------------------------------------------------
@@ -255,25 +269,6 @@ class TrainResult:
         return {c: k for k, c in enumerate(self.classes)}
 
 
-def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
-def _config_json(obj: object) -> str:
-    return json.dumps(asdict(obj), sort_keys=True, default=str)  # type: ignore[arg-type]
-
-
-def _data_digest(specs: Sequence[np.ndarray], labels: np.ndarray) -> str:
-    """A cheap fingerprint of the training data: shapes, labels and a few values per clip."""
-    h = hashlib.sha256()
-    h.update(np.asarray(labels, dtype=np.int64).tobytes())
-    for s in specs:
-        h.update(str(s.shape).encode())
-        flat = np.asarray(s).reshape(-1)
-        h.update(np.asarray(flat[:: max(1, flat.size // 64)], dtype=np.float32).tobytes())
-    return h.hexdigest()[:24]
-
-
 def _check_inputs(specs, labels, k: int, n_bins: int, what: str) -> np.ndarray:
     y = np.asarray(labels, dtype=np.int64)
     if len(specs) != y.size:
@@ -284,13 +279,6 @@ def _check_inputs(specs, labels, k: int, n_bins: int, what: str) -> np.ndarray:
         if s.ndim != 3 or s.shape[0] != 2 or s.shape[1] != n_bins:
             raise ValueError(f"{what} clip {i}: expected a (2, {n_bins}, T) STFT, got {s.shape}")
     return y
-
-
-def _load_checkpoint(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, not a torch file, ...
-        raise ValueError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from err
 
 
 def train_model(
@@ -315,6 +303,7 @@ def train_model(
     ``callback(epoch, row)`` runs after each epoch's checkpoint (a test stops a run by raising).
     """
     t_start = time.perf_counter()
+    ctx = current_dist()
     k, n_bins = model_config.n_classes, model_config.n_bins
     y_train = _check_inputs(train_specs, train_labels, k, n_bins, "training")
     y_val = _check_inputs(val_specs, val_labels, k, n_bins, "validation")
@@ -333,11 +322,11 @@ def train_model(
     signature = json.dumps(
         {
             "variant": variant,
-            "train": _config_json(dataclasses.replace(config, epochs=1, threads=None)),
-            "model": _config_json(model_config),
+            "train": config_json(dataclasses.replace(config, epochs=1, threads=None)),
+            "model": config_json(model_config),
             "classes": classes,
-            "data": _data_digest(train_specs, y_train),
-            "val": _data_digest(val_specs, y_val),
+            "data": data_digest(train_specs, y_train),
+            "val": data_digest(val_specs, y_val),
             "precision": precision,
             "device": device.type,
         },
@@ -349,6 +338,7 @@ def train_model(
 
     with (
         torch_threads(config.threads),
+        cudnn_autotune(device),
         torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []),
     ):
         torch.manual_seed(config.seed)
@@ -359,9 +349,9 @@ def train_model(
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         state = {"history": [], "best_metric": None, "best_epoch": 0, "bad_epochs": 0}
-        state["stopped"], state["best_state"], start_epoch = False, _cpu_state(model), 1
+        state["stopped"], state["best_state"], start_epoch = False, cpu_state(model), 1
         if resume and ckpt_file is not None and ckpt_file.is_file():
-            ckpt = _load_checkpoint(ckpt_file)
+            ckpt = load_checkpoint(ckpt_file)
             if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("signature") != signature:
                 raise CheckpointMismatch(
                     f"{ckpt_file}: checkpoint written for other settings, classes or data; "
@@ -376,8 +366,14 @@ def train_model(
             state["history"] = list(state["history"])
             state["best_state"] = ckpt["best_state"]
             start_epoch = ckpt["epoch"] + 1
-        elif ckpt_file is not None:
+        elif ckpt_file is not None and ctx.is_main:
             ckpt_file.unlink(missing_ok=True)  # a fresh run: never resume a stale file later
+        fwd = model  # what the training steps call: DDP around the model on several ranks
+        if ctx.active:
+            ids = [device.index or 0] if device.type == "cuda" else None
+            fwd = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        per_rank = -(-config.batch_size // ctx.world_size)  # windows per step and rank
+        val_mine = np.arange(len(val_specs))[ctx.rank :: ctx.world_size]
 
         from ..progress import tqdm
 
@@ -386,7 +382,7 @@ def train_model(
             initial=start_epoch - 1,
             desc=f"train {variant}",
             unit="epoch",
-            disable=not progress,
+            disable=not (progress and ctx.is_main),
         )
         epoch = start_epoch
         while epoch <= config.epochs and not state["stopped"]:
@@ -395,11 +391,13 @@ def train_model(
             clip_idx, starts = sample_crops(
                 n_frames, config.crops_per_clip, config.window_frames, rng
             )
+            mine = shard_indices(clip_idx.size, ctx)  # this rank's crops (all on one process)
+            clip_idx, starts = clip_idx[mine], starts[mine]
             model.train()
             t0 = time.perf_counter()
             total, correct, seen = 0.0, 0, 0
-            for step, i in enumerate(range(0, clip_idx.size, config.batch_size), start=1):
-                sl = slice(i, i + config.batch_size)
+            for step, i in enumerate(range(0, clip_idx.size, per_rank), start=1):
+                sl = slice(i, i + per_rank)
                 if clip_idx[sl].size < 2:
                     continue  # batch norm cannot train on one window
                 x = torch.from_numpy(
@@ -411,9 +409,9 @@ def train_model(
                     lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
                     perm = torch.from_numpy(rng.permutation(len(y)))
                     x = lam * x + (1 - lam) * x[perm]  # b, 2, F, W
-                x, y = x.to(device), y.to(device)
+                x, y = to_device(x, device), to_device(y, device)
                 with autocast_context(device, precision):
-                    out = model(x, y)
+                    out = fwd(x, y)
                 loss = model.loss(out, y)
                 if perm is not None:
                     loss = lam * loss + (1 - lam) * model.loss(out, y[perm.to(device)])
@@ -431,17 +429,23 @@ def train_model(
                 correct += int((out.fused.argmax(dim=1) == y).sum())
                 seen += len(y)
             train_seconds = time.perf_counter() - t0
+            total, correct, seen = all_sum([total, correct, seen], ctx)
             val_loss = val_acc = float("nan")
             if has_val:
-                val_loss, val_acc = evaluate_windows(
-                    model,
-                    val_specs,
-                    y_val,
-                    window=config.window_frames,
-                    hop=config.val_hop,
-                    device=device,
-                    precision=precision,
+                broadcast_buffers(model, ctx)  # one set of batch-norm statistics to validate
+                v_total, v_correct, v_n = all_sum(
+                    window_totals(
+                        model,
+                        [val_specs[j] for j in val_mine],
+                        y_val[val_mine],
+                        window=config.window_frames,
+                        hop=config.val_hop,
+                        device=device,
+                        precision=precision,
+                    ),
+                    ctx,
                 )
+                val_loss, val_acc = v_total / v_n, v_correct / v_n
             best = state["best_metric"]
             is_best = not has_val or best is None or val_loss < best - config.min_delta
             if is_best:
@@ -450,7 +454,7 @@ def train_model(
                     epoch,
                     0,
                 )
-                state["best_state"] = _cpu_state(model)
+                state["best_state"] = cpu_state(model)
             else:
                 state["bad_epochs"] += 1
             if config.patience is not None and state["bad_epochs"] >= config.patience:
@@ -467,13 +471,13 @@ def train_model(
                 "best": bool(is_best),
             }
             state["history"].append(row)
-            if ckpt_file is not None:
+            if ckpt_file is not None and ctx.is_main:
                 atomic_torch_save(
                     {
                         "format": CHECKPOINT_FORMAT,
                         "signature": signature,
                         "epoch": epoch,
-                        "model": _cpu_state(model),
+                        "model": cpu_state(model),
                         "optimizer": opt.state_dict(),
                         "scaler": scaler.state_dict(),
                         "rng_torch": torch.get_rng_state(),
@@ -484,6 +488,7 @@ def train_model(
                 pd.DataFrame(state["history"], columns=list(HISTORY_COLUMNS)).to_csv(
                     ckpt_file.parent / "metrics.csv", index=False
                 )
+            barrier(ctx)  # the checkpoint is complete before any rank goes on
             bar.update(1)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}")
             if callback is not None:
@@ -561,10 +566,11 @@ def train_clips_network(
         )
     model_config = dataclasses.replace(model_config, n_classes=len(mapping))
     train, val = split_train_val(train_all, config.val_fraction, config.seed)
-    if specs_fn is None:
-        specs = stft_table(train_all, stft_config, mmap=True, progress=progress)
-    else:
-        specs = specs_fn(train_all)
+    with main_first(current_dist()):  # several ranks: rank 0 fills the STFT cache
+        if specs_fn is None:
+            specs = stft_table(train_all, stft_config, mmap=True, progress=progress)
+        else:
+            specs = specs_fn(train_all)
     require_windows(specs, train_all["path"].tolist(), config.window_frames)
     labels = class_keys(train_all).map(mapping).to_numpy(dtype=np.int64)
     return train_model(
