@@ -107,7 +107,8 @@ def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     copy overlaps the previous step's kernels)."""
     if device.type != "cuda":
         return x.to(device)
-    return x.pin_memory().to(device, non_blocking=True)
+    pinned = x if x.is_pinned() else x.pin_memory()
+    return pinned.to(device, non_blocking=True)
 
 
 @contextlib.contextmanager

@@ -113,7 +113,7 @@ def log_mel_stats_table(
     for p in tqdm(_paths_of(clips), desc="log-mel stats", unit="clip", disable=not progress):
         compute = functools.partial(clip_log_mel_stats, p, config)
         rows.append(
-            _cached(p, "logmelstats", config, compute, cache=cache, cache_root=None, mmap=False)
+            _cached(p, "logmelstats", config, compute, cache=cache, cache_root=None, lazy=False)
         )
     if not rows:
         return np.zeros((0, config.dims))

@@ -26,9 +26,11 @@ def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def config_json(obj: object) -> str:
-    """A dataclass config as JSON with sorted keys (non-JSON values as strings)."""
-    return json.dumps(asdict(obj), sort_keys=True, default=str)  # type: ignore[arg-type]
+def config_json(obj: object, drop: Sequence[str] = ()) -> str:
+    """A dataclass config as JSON with sorted keys (non-JSON values as strings), without the
+    fields ``drop`` (settings that do not change the result, such as data-loader workers)."""
+    fields = {k: v for k, v in asdict(obj).items() if k not in drop}  # type: ignore[call-overload]
+    return json.dumps(fields, sort_keys=True, default=str)
 
 
 def data_digest(specs: Sequence[np.ndarray], labels: np.ndarray) -> str:

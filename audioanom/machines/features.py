@@ -60,6 +60,7 @@ from ..dsp import check_signal, mel_filterbank, power_spectrogram, power_to_db
 
 __all__ = [
     "FEATURE_CACHE_VERSION",
+    "CachedArray",
     "LogMelConfig",
     "StftConfig",
     "cache_path",
@@ -274,6 +275,52 @@ def _save_atomic(target: Path, array: np.ndarray) -> None:
         raise
 
 
+class CachedArray:
+    """A cached ``.npy`` array that is read when it is used, not held.
+
+    ``shape``, ``ndim`` and ``dtype`` come from the file's header; ``a[key]`` reads through a
+    fresh read-only memory map that is closed afterwards; ``np.asarray(a)`` reads it all. A list
+    of these therefore keeps the process's resident memory flat however many clips it names (a
+    list of ``np.memmap`` keeps every page it ever read mapped: the full development set would
+    be several GB). ValueError naming the file when it is not a complete ``.npy`` file.
+    """
+
+    __slots__ = ("dtype", "path", "shape")
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        fmt = np.lib.format
+        with open(self.path, "rb") as fh:
+            try:
+                version = fmt.read_magic(fh)
+                read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dtype = read(fh)
+            except ValueError as err:
+                raise ValueError(f"{self.path}: not a .npy array ({err})") from err
+            need = fh.tell() + int(np.prod(shape)) * dtype.itemsize
+        if os.path.getsize(self.path) != need:
+            raise ValueError(f"{self.path}: truncated .npy file")
+        self.shape, self.dtype = tuple(shape), dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        mapped = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        return np.array(mapped[key])  # a copy; the map closes with its last reference
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        array = np.load(self.path, allow_pickle=False)
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"CachedArray({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
+
+
 def _cached(
     path: str | Path,
     kind: str,
@@ -282,19 +329,19 @@ def _cached(
     *,
     cache: bool,
     cache_root: str | Path | None,
-    mmap: bool,
-) -> np.ndarray:
+    lazy: bool,
+) -> np.ndarray | CachedArray:
     if not cache:
         return compute()
     target = cache_path(path, kind, config, cache_root=cache_root)
     if target.is_file():
         try:
-            return np.load(target, mmap_mode="r" if mmap else None, allow_pickle=False)
+            return CachedArray(target) if lazy else np.load(target, allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
             warnings.warn(f"unreadable cache entry {target} ({err}); recomputing", stacklevel=3)
     array = compute()
     _save_atomic(target, array)
-    return np.load(target, mmap_mode="r") if mmap else array
+    return CachedArray(target) if lazy else array
 
 
 def _paths_of(clips: pd.DataFrame | Sequence[str | Path]) -> list[str]:
@@ -313,7 +360,7 @@ def _cached_table(
     config: object,
     cache: bool,
     cache_root: str | Path | None,
-    mmap: bool,
+    lazy: bool,
     progress: bool,
 ) -> list[np.ndarray]:
     """``per_clip(path, config)`` of every clip in row order, each through :func:`_cached`
@@ -324,7 +371,7 @@ def _cached_table(
     for p in tqdm(_paths_of(clips), desc=kind, unit="clip", disable=not progress):
         compute = functools.partial(per_clip, p, config)
         out.append(
-            _cached(p, kind, key_config, compute, cache=cache, cache_root=cache_root, mmap=mmap)
+            _cached(p, kind, key_config, compute, cache=cache, cache_root=cache_root, lazy=lazy)
         )
     return out
 
@@ -335,17 +382,18 @@ def stft_table(
     *,
     cache: bool = True,
     cache_root: str | Path | None = None,
-    mmap: bool = False,
+    lazy: bool = False,
     progress: bool = False,
 ) -> list[np.ndarray]:
     """:func:`clip_stft` of every clip of a clip table (or a list of paths), in row order.
 
     With ``cache=True`` each STFT is computed once and stored (see :func:`cache_path`); later
-    calls load it. ``mmap=True`` returns read-only memory maps of the cache files (keeps RAM
-    low for the full data set: one 10-s clip is 1.3 MB). Returns a list of ``(2, F, T)``.
+    calls load it. ``lazy=True`` (with the cache) returns :class:`CachedArray` entries, read
+    only when used, so that memory stays flat for the full data set (one 10-s clip is 1.3 MB,
+    a development set 4,000+ clips). Returns a list of ``(2, F, T)`` arrays.
     """
     return _cached_table(
-        clips, "stft", config, clip_stft, config, cache, cache_root, mmap, progress
+        clips, "stft", config, clip_stft, config, cache, cache_root, lazy, progress
     )
 
 
@@ -433,7 +481,7 @@ def id_mean_spectra(
     power = {}
     for mid, g in sub.groupby("id", sort=True):
         g = g.sample(min(n_per_id, len(g)), random_state=seed)
-        specs = stft_table(g, stft_config, mmap=True)
+        specs = stft_table(g, stft_config, lazy=True)
         p = np.mean([(s[0] ** 2 + s[1] ** 2).mean(axis=1) for s in specs], axis=0)  # F
         power[str(mid)] = p
     ref = max(float(p.max()) for p in power.values())

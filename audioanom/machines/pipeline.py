@@ -80,6 +80,7 @@ from .tables import (
     write_scores,
 )
 from .training import (
+    RESULT_NEUTRAL,
     VARIANTS,
     CheckpointMismatch,
     TrainConfig,
@@ -254,7 +255,11 @@ def train_network(
     folder = _network_folder(Path(out_dir), variant, scope_name) if out_dir else None
     want = {
         "variant": variant,
-        "train_config": dataclasses.asdict(dataclasses.replace(train_config, threads=None)),
+        "train_config": {
+            k: v
+            for k, v in dataclasses.asdict(dataclasses.replace(train_config, threads=None)).items()
+            if k not in RESULT_NEUTRAL
+        },
         "model_config": dataclasses.asdict(config),
         "train_clips": _paths_digest(training_clips(clips, groups)),
     }

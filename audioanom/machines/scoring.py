@@ -172,6 +172,6 @@ def embed_clips(
         specs = specs_fn(clips)
     else:
         cfg = stft_config if stft_config is not None else StftConfig()
-        specs = stft_table(clips, cfg, mmap=True, progress=progress)
+        specs = stft_table(clips, cfg, lazy=True, progress=progress)
     require_windows(specs, clips["path"].tolist(), config.window)
     return embed_specs(model, specs, classes, config, progress=progress)

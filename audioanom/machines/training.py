@@ -83,6 +83,7 @@ from .training_data import (
     class_keys,
     class_mapping,
     crop_batch,
+    crop_loader,
     sample_crops,
     split_train_val,
     training_clips,
@@ -125,6 +126,11 @@ HISTORY_COLUMNS = (
 )
 
 
+#: TrainConfig fields that change speed, not results: left out of signatures, so that a run may
+#: resume (or a saved model be reused) with another value.
+RESULT_NEUTRAL = ("loader_workers",)
+
+
 class CheckpointMismatch(ValueError):
     """A checkpoint or saved model was written for other settings, classes or data."""
 
@@ -146,7 +152,9 @@ def build_network(variant: str, config: ComplexNetConfig) -> ComplexNet | Magnit
 class TrainConfig:
     """How an ID network is trained (module docstring). ``epochs`` is a cap; ``patience``
     epochs without a better validation loss stop the run (None: train all ``epochs``).
-    ``threads=None`` uses every core."""
+    ``threads=None`` uses every core (shared among torchrun's processes). ``loader_workers``
+    processes read the training crops ahead of the steps (DataLoader workers; 0: the training
+    process reads them), which changes speed, not results."""
 
     epochs: int = 100
     batch_size: int = 32
@@ -163,8 +171,11 @@ class TrainConfig:
     precision: str = "auto"
     threads: int | None = None
     mixup_alpha: float = 0.0
+    loader_workers: int = 0
 
     def __post_init__(self) -> None:
+        if self.loader_workers < 0:
+            raise ValueError(f"loader_workers must be >= 0, got {self.loader_workers}")
         for name in ("epochs", "window_frames", "crops_per_clip", "val_hop"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -322,7 +333,9 @@ def train_model(
     signature = json.dumps(
         {
             "variant": variant,
-            "train": config_json(dataclasses.replace(config, epochs=1, threads=None)),
+            "train": config_json(
+                dataclasses.replace(config, epochs=1, threads=None), drop=RESULT_NEUTRAL
+            ),
             "model": config_json(model_config),
             "classes": classes,
             "data": data_digest(train_specs, y_train),
@@ -396,14 +409,19 @@ def train_model(
             model.train()
             t0 = time.perf_counter()
             total, correct, seen = 0.0, 0, 0
-            for step, i in enumerate(range(0, clip_idx.size, per_rank), start=1):
-                sl = slice(i, i + per_rank)
-                if clip_idx[sl].size < 2:
+            batches = crop_loader(
+                train_specs,
+                clip_idx,
+                starts,
+                window=config.window_frames,
+                batch_size=per_rank,
+                workers=config.loader_workers,
+                pin_memory=device.type == "cuda",
+            )
+            for step, (x, idx) in enumerate(batches, start=1):  # b, 2, F, W and b
+                if len(idx) < 2:
                     continue  # batch norm cannot train on one window
-                x = torch.from_numpy(
-                    crop_batch(train_specs, clip_idx[sl], starts[sl], config.window_frames)
-                )  # b, 2, F, W
-                y = torch.from_numpy(y_train[clip_idx[sl]])  # b
+                y = torch.from_numpy(y_train[idx.numpy()])  # b
                 lam, perm = 1.0, None
                 if config.mixup_alpha > 0:
                     lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
@@ -568,7 +586,7 @@ def train_clips_network(
     train, val = split_train_val(train_all, config.val_fraction, config.seed)
     with main_first(current_dist()):  # several ranks: rank 0 fills the STFT cache
         if specs_fn is None:
-            specs = stft_table(train_all, stft_config, mmap=True, progress=progress)
+            specs = stft_table(train_all, stft_config, lazy=True, progress=progress)
         else:
             specs = specs_fn(train_all)
     require_windows(specs, train_all["path"].tolist(), config.window_frames)

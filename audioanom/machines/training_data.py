@@ -10,12 +10,15 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 __all__ = [
+    "CropBatches",
     "class_key",
     "class_keys",
     "class_mapping",
     "crop_batch",
+    "crop_loader",
     "sample_crops",
     "split_train_val",
     "training_clips",
@@ -108,3 +111,52 @@ def crop_batch(
             for c, s in zip(clip_idx, starts, strict=True)
         ]
     )  # B, 2, F, window
+
+
+class CropBatches(torch.utils.data.Dataset):
+    """Batch ``k`` of a list of crops: ``(windows (b, 2, F, window) float32, clip indices
+    (b,))`` for crops ``k * batch_size ...``, read from the clips' STFTs when asked for (so a
+    DataLoader worker reads them, and only they are in memory)."""
+
+    def __init__(self, specs, clip_idx, starts, window: int, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if len(clip_idx) != len(starts):
+            raise ValueError(f"{len(clip_idx)} clip indices but {len(starts)} starts")
+        self.specs, self.window, self.batch_size = specs, window, batch_size
+        self.clip_idx = np.asarray(clip_idx, dtype=np.int64)
+        self.starts = np.asarray(starts, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return -(-self.clip_idx.size // self.batch_size)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        sl = slice(k * self.batch_size, (k + 1) * self.batch_size)
+        idx = self.clip_idx[sl]
+        x = crop_batch(self.specs, idx, self.starts[sl], self.window)  # b, 2, F, window
+        return torch.from_numpy(x), torch.from_numpy(idx)
+
+
+def crop_loader(
+    specs: Sequence[np.ndarray],
+    clip_idx: np.ndarray,
+    starts: np.ndarray,
+    *,
+    window: int,
+    batch_size: int,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> torch.utils.data.DataLoader:
+    """The crops in their order, in batches of ``batch_size`` (:class:`CropBatches`), through a
+    :class:`torch.utils.data.DataLoader` with ``workers`` reader processes (0: read in this
+    process) and pinned memory for CUDA. Nothing is shuffled here: the order is the caller's."""
+    return torch.utils.data.DataLoader(
+        CropBatches(specs, clip_idx, starts, window, batch_size),
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        prefetch_factor=2 if workers > 0 else None,
+    )

@@ -3,6 +3,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -81,9 +82,11 @@ def test_stft_table_caches_each_clip_once(tmp_path, write_wav, monkeypatch):
     assert len(calls) == 2  # cache hit: no file read again
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
-    mapped = mf.stft_table(paths, cache_root=root, mmap=True)
-    assert isinstance(mapped[0], np.memmap) and len(calls) == 2
-    np.testing.assert_array_equal(mapped[1], first[1])
+    lazy = mf.stft_table(paths, cache_root=root, lazy=True)
+    assert isinstance(lazy[0], mf.CachedArray) and len(calls) == 2
+    assert lazy[1].shape == first[1].shape and lazy[1].ndim == 3 and lazy[1].dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(lazy[1]), first[1])
+    np.testing.assert_array_equal(lazy[1][:, 3:5, 7:9], first[1][:, 3:5, 7:9])
     # a changed file (new mtime) is computed again; another config has its own entry
     st = os.stat(paths[0])
     os.utime(paths[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
@@ -239,3 +242,34 @@ def test_stft_pictures_return_figures_and_if_of_a_steady_sine_is_its_offset():
     fig2, axes = plt.subplots(1, 3)
     assert plot_stft_views(s, axes=axes) is fig2
     plt.close("all")
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux /proc")
+def test_a_cached_array_holds_no_memory_map_after_a_read(tmp_path):
+    a = np.arange(2 * 5 * 40, dtype=np.float32).reshape(2, 5, 40)
+    np.save(tmp_path / "x.npy", a)
+
+    def mapped() -> bool:
+        return str(tmp_path / "x.npy") in Path("/proc/self/maps").read_text()
+
+    held = np.load(tmp_path / "x.npy", mmap_mode="r")
+    _ = float(held[0, 0, 0])
+    assert mapped()  # a memmap stays mapped (its pages count in resident memory)
+    del held, _
+    lazy = mf.CachedArray(tmp_path / "x.npy")
+    np.testing.assert_array_equal(lazy[:, 1:3, 10:20], a[:, 1:3, 10:20])
+    np.testing.assert_array_equal(np.asarray(lazy, dtype=np.float64), a)
+    assert not mapped()  # read and let go
+    assert lazy.shape == (2, 5, 40) and lazy.ndim == 3 and len(lazy) == 2
+
+
+def test_a_truncated_cache_entry_is_named_and_recomputed(tmp_path):
+    a = np.ones((2, 3, 4), dtype=np.float32)
+    np.save(tmp_path / "x.npy", a)
+    data = (tmp_path / "x.npy").read_bytes()
+    (tmp_path / "x.npy").write_bytes(data[:-8])
+    with pytest.raises(ValueError, match=r"x\.npy: truncated"):
+        mf.CachedArray(tmp_path / "x.npy")
+    (tmp_path / "x.npy").write_bytes(b"not numpy at all")
+    with pytest.raises(ValueError, match=r"x\.npy: not a \.npy array"):
+        mf.CachedArray(tmp_path / "x.npy")

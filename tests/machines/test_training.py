@@ -18,6 +18,7 @@ from audioanom.machines.training import (
     TrainingDiverged,
     class_key,
     class_mapping,
+    crop_loader,
     sample_crops,
     split_train_val,
     train_clips_network,
@@ -247,3 +248,26 @@ def test_saved_network_loads_with_the_same_outputs(data, tmp_path, variant):
         load_trained(tmp_path / "bad.pt")
     with pytest.raises(FileNotFoundError, match="no trained model"):
         load_trained(tmp_path / "none.pt")
+
+
+def test_loader_workers_change_nothing_but_speed(data):
+    config = dataclasses.replace(BASE, epochs=2, patience=None)
+    a = train_model("complex", *data, TINY, config)
+    b = train_model("complex", *data, TINY, dataclasses.replace(config, loader_workers=2))
+    np.testing.assert_array_equal(a.history["train_loss"], b.history["train_loss"])
+    np.testing.assert_array_equal(a.history["val_loss"], b.history["val_loss"])
+    assert a.signature == b.signature  # a run may resume with another number of workers
+
+
+def test_crop_batches_are_the_crops_in_order(data):
+    specs = data[0]
+    clip_idx, starts = np.array([2, 0, 1, 2, 1]), np.array([0, 5, 16, 3, 9])
+    got = [
+        (x.numpy(), i.numpy())
+        for x, i in crop_loader(specs, clip_idx, starts, window=8, batch_size=2)
+    ]
+    assert [len(i) for _, i in got] == [2, 2, 1]
+    x = np.concatenate([g[0] for g in got])
+    for row, (c, s) in enumerate(zip(clip_idx, starts, strict=True)):
+        np.testing.assert_array_equal(x[row], specs[c][:, :, s : s + 8])
+    np.testing.assert_array_equal(np.concatenate([g[1] for g in got]), clip_idx)
