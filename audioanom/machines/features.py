@@ -44,6 +44,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -275,17 +276,29 @@ def _save_atomic(target: Path, array: np.ndarray) -> None:
         raise
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(nbytes: int) -> bytearray:
+    """This thread's read buffer, at least ``nbytes`` long (grown when needed)."""
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or len(buf) < nbytes:
+        buf = _SCRATCH.buf = bytearray(max(nbytes, 1))
+    return buf
+
+
 class CachedArray:
     """A cached ``.npy`` array that is read when it is used, not held.
 
-    ``shape``, ``ndim`` and ``dtype`` come from the file's header; ``a[key]`` reads through a
-    fresh read-only memory map that is closed afterwards; ``np.asarray(a)`` reads it all. A list
+    ``shape``, ``ndim`` and ``dtype`` come from the file's header; ``a[key]`` reads the file
+    into a reused per-thread buffer and returns a copy of the part asked for (no memory map is
+    left behind); ``np.asarray(a)`` reads it all into a new array. A list
     of these therefore keeps the process's resident memory flat however many clips it names (a
     list of ``np.memmap`` keeps every page it ever read mapped: the full development set would
     be several GB). ValueError naming the file when it is not a complete ``.npy`` file.
     """
 
-    __slots__ = ("dtype", "path", "shape")
+    __slots__ = ("dtype", "fortran", "offset", "path", "shape")
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -294,13 +307,15 @@ class CachedArray:
             try:
                 version = fmt.read_magic(fh)
                 read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-                shape, _, dtype = read(fh)
+                shape, fortran, dtype = read(fh)
             except ValueError as err:
                 raise ValueError(f"{self.path}: not a .npy array ({err})") from err
-            need = fh.tell() + int(np.prod(shape)) * dtype.itemsize
-        if os.path.getsize(self.path) != need:
+            self.offset = fh.tell()
+        if dtype.hasobject:
+            raise ValueError(f"{self.path}: holds Python objects, not numbers")
+        if os.path.getsize(self.path) != self.offset + int(np.prod(shape)) * dtype.itemsize:
             raise ValueError(f"{self.path}: truncated .npy file")
-        self.shape, self.dtype = tuple(shape), dtype
+        self.shape, self.dtype, self.fortran = tuple(shape), dtype, bool(fortran)
 
     @property
     def ndim(self) -> int:
@@ -310,12 +325,30 @@ class CachedArray:
         return self.shape[0]
 
     def __getitem__(self, key) -> np.ndarray:
-        mapped = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        return np.array(mapped[key])  # a copy; the map closes with its last reference
+        return np.array(self._scratch_view()[key])  # a copy: the buffer is reused
+
+    def read_into(self, key, out: np.ndarray) -> None:
+        """``out[...] = a[key]`` through the read buffer (one copy, none allocated)."""
+        out[...] = self._scratch_view()[key]
+
+    def _scratch_view(self) -> np.ndarray:
+        nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
+        buf = _scratch(nbytes)  # one reused buffer per thread: no fresh pages per read
+        self._read_into(memoryview(buf)[:nbytes])
+        view = np.frombuffer(buf, self.dtype, count=nbytes // self.dtype.itemsize)
+        return view.reshape(self.shape, order="F" if self.fortran else "C")
+
+    def _read_into(self, target: memoryview) -> None:
+        with open(self.path, "rb", buffering=0) as fh:
+            fh.seek(self.offset)
+            got = fh.readinto(target) if target.nbytes else 0
+        if got != target.nbytes:
+            raise ValueError(f"{self.path}: read {got} of {target.nbytes} bytes")
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        array = np.load(self.path, allow_pickle=False)
-        return array if dtype is None else array.astype(dtype, copy=False)
+        out = np.empty(self.shape, self.dtype, order="F" if self.fortran else "C")
+        self._read_into(memoryview(out.reshape(-1, order="A")).cast("B"))
+        return out if dtype is None else out.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"CachedArray({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"

@@ -35,6 +35,7 @@ from ..runtime import (
     use_channels_last,
 )
 from .features import StftConfig, require_windows, stft_table, window_starts
+from .training_data import crop_batch
 
 __all__ = ["ClipEmbeddings", "EmbedConfig", "embed_clips", "embed_specs"]
 
@@ -132,12 +133,7 @@ def embed_specs(
     with torch_threads(config.threads), torch.inference_mode():
         for b in tqdm(batches, desc="embed", unit="batch", disable=not progress):
             sl = slice(b, b + config.batch_windows)
-            x = np.stack(
-                [
-                    np.asarray(specs[c][:, :, s : s + config.window], np.float32)
-                    for c, s in zip(owner[sl], flat[sl], strict=True)
-                ]
-            )  # b, 2, F, window
+            x = crop_batch(specs, owner[sl], flat[sl], config.window)  # b, 2, F, window
             with autocast_context(device, precision):
                 out = model(torch.from_numpy(x).to(device))
             e = out.embedding.float().double().cpu().numpy()  # b, D

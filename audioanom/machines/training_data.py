@@ -104,13 +104,20 @@ def sample_crops(
 def crop_batch(
     specs: Sequence[np.ndarray], clip_idx: np.ndarray, starts: np.ndarray, window: int
 ) -> np.ndarray:
-    """Windows ``(B, 2, F, window)`` float32 cut from the clips' ``(2, F, T)`` STFTs."""
-    return np.stack(
-        [
-            np.asarray(specs[c][:, :, s : s + window], dtype=np.float32)
-            for c, s in zip(clip_idx, starts, strict=True)
-        ]
-    )  # B, 2, F, window
+    """Windows ``(B, 2, F, window)`` float32 cut from the clips' ``(2, F, T)`` STFTs, each
+    written straight into the batch (clips read when used, :class:`audioanom.machines.
+    features.CachedArray`, fill it through their own read buffer)."""
+    if len(clip_idx) == 0:
+        raise ValueError("crop_batch: no crops")
+    first = specs[int(clip_idx[0])]
+    out = np.empty((len(clip_idx), first.shape[0], first.shape[1], window), np.float32)
+    for b, (c, s) in enumerate(zip(clip_idx, starts, strict=True)):
+        spec, key = specs[c], (slice(None), slice(None), slice(int(s), int(s) + window))
+        if hasattr(spec, "read_into"):
+            spec.read_into(key, out[b])
+        else:
+            out[b] = spec[key]
+    return out  # B, 2, F, window
 
 
 class CropBatches(torch.utils.data.Dataset):

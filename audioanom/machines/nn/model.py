@@ -396,19 +396,22 @@ class _IdNetwork(nn.Module):
         if self.stats_head is None:
             return
         w = self.config.window_frames
-        windows = [
-            torch.from_numpy(np.array(s[:, :, j : j + w], dtype=np.float32))
-            for s in specs
-            for j in range(0, s.shape[2] - w + 1, w)
-        ]
-        if not windows:
+        chunks, pending = [], []  # statistics of 256 windows at a time; windows not kept
+
+        def flush() -> None:
+            chunks.append(self.window_stats(torch.stack(pending)))  # 256, 2M
+            pending.clear()
+
+        for s in specs:
+            for j in range(0, s.shape[2] - w + 1, w):
+                pending.append(torch.from_numpy(np.array(s[:, :, j : j + w], dtype=np.float32)))
+                if len(pending) == 256:
+                    flush()
+        if pending:
+            flush()
+        if not chunks:
             raise ValueError(f"no training clip holds a window of {w} frames")
-        stats = torch.cat(
-            [
-                self.window_stats(torch.stack(windows[i : i + 256]))
-                for i in range(0, len(windows), 256)
-            ]
-        )  # N, 2M
+        stats = torch.cat(chunks)  # N, 2M
         self.stats_mean.copy_(stats.mean(dim=0))
         self.stats_std.copy_(
             stats.std(dim=0).clamp_min(1e-3) if len(stats) > 1 else torch.ones_like(self.stats_std)
