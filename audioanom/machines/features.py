@@ -325,15 +325,13 @@ class CachedArray:
         return self.shape[0]
 
     def __getitem__(self, key) -> np.ndarray:
-        return np.array(self._scratch_view()[key])  # a copy: the buffer is reused
+        return np.array(self.scratch_view()[key])  # a copy: the buffer is reused
 
-    def read_into(self, key, out: np.ndarray) -> None:
-        """``out[...] = a[key]`` through the read buffer (one copy, none allocated)."""
-        out[...] = self._scratch_view()[key]
-
-    def _scratch_view(self) -> np.ndarray:
+    def scratch_view(self) -> np.ndarray:
+        """The whole array, read into this thread's reused buffer: valid only until the next
+        read of any CachedArray in this thread (copy what you keep)."""
         nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
-        buf = _scratch(nbytes)  # one reused buffer per thread: no fresh pages per read
+        buf = _scratch(nbytes)  # no fresh pages per read
         self._read_into(memoryview(buf)[:nbytes])
         view = np.frombuffer(buf, self.dtype, count=nbytes // self.dtype.itemsize)
         return view.reshape(self.shape, order="F" if self.fortran else "C")

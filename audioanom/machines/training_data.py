@@ -105,18 +105,21 @@ def crop_batch(
     specs: Sequence[np.ndarray], clip_idx: np.ndarray, starts: np.ndarray, window: int
 ) -> np.ndarray:
     """Windows ``(B, 2, F, window)`` float32 cut from the clips' ``(2, F, T)`` STFTs, each
-    written straight into the batch (clips read when used, :class:`audioanom.machines.
-    features.CachedArray`, fill it through their own read buffer)."""
+    written straight into the batch. A clip read when used (:class:`audioanom.machines.
+    features.CachedArray`) is read once for a run of consecutive crops of it (the scoring
+    windows of one clip)."""
     if len(clip_idx) == 0:
         raise ValueError("crop_batch: no crops")
     first = specs[int(clip_idx[0])]
     out = np.empty((len(clip_idx), first.shape[0], first.shape[1], window), np.float32)
+    last, view = None, None
     for b, (c, s) in enumerate(zip(clip_idx, starts, strict=True)):
-        spec, key = specs[c], (slice(None), slice(None), slice(int(s), int(s) + window))
-        if hasattr(spec, "read_into"):
-            spec.read_into(key, out[b])
-        else:
-            out[b] = spec[key]
+        spec = specs[c]
+        if hasattr(spec, "scratch_view"):
+            if c != last:
+                view, last = spec.scratch_view(), c
+            spec = view
+        out[b] = spec[:, :, int(s) : int(s) + window]
     return out  # B, 2, F, window
 
 

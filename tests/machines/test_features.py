@@ -273,3 +273,17 @@ def test_a_truncated_cache_entry_is_named_and_recomputed(tmp_path):
     (tmp_path / "x.npy").write_bytes(b"not numpy at all")
     with pytest.raises(ValueError, match=r"x\.npy: not a \.npy array"):
         mf.CachedArray(tmp_path / "x.npy")
+
+
+def test_crops_from_cached_arrays_equal_crops_from_arrays(tmp_path):
+    from audioanom.machines.training_data import crop_batch
+
+    rng = np.random.default_rng(3)
+    arrays = [rng.normal(size=(2, 7, 30)).astype(np.float32) for _ in range(3)]
+    for i, a in enumerate(arrays):
+        np.save(tmp_path / f"{i}.npy", a)
+    lazy = [mf.CachedArray(tmp_path / f"{i}.npy") for i in range(3)]
+    clip_idx, starts = np.array([2, 2, 0, 2, 1, 1]), np.array([0, 9, 4, 20, 3, 22])
+    got = crop_batch(lazy, clip_idx, starts, 8)  # runs of one clip read it once
+    for b, (c, s) in enumerate(zip(clip_idx, starts, strict=True)):
+        np.testing.assert_array_equal(got[b], arrays[c][:, :, s : s + 8])
