@@ -1,8 +1,9 @@
 """Speed of the machine-sound front-end on this machine, as ratios measured in one run.
 
-For each network preset (:data:`audioanom.machines.pipeline.MODEL_PRESETS`) and variant (the complex
-network and its magnitude-only ablation), in fp32 and, where this CPU runs it natively, bf16
-autocast:
+For each network preset (:data:`audioanom.machines.pipeline.MODEL_PRESETS`, with the default
+design :data:`audioanom.machines.pipeline.DEFAULT_DESIGN`) and variant (the complex network and
+its magnitude-only ablation), in fp32 and, where this CPU runs it natively, bf16 autocast, in
+the memory layout training uses (:func:`audioanom.runtime.use_channels_last`):
 
 * training: 64-frame windows per second of a full step (forward, backward, Adam, batch 32);
 * scoring: whole 10-s clips (9 windows, each on its own) per second through
@@ -12,13 +13,21 @@ plus the complex STFT of a 10-s clip (in memory and from a WAV file) as a multip
 time, and, measured in the same run, a float32 GEMM (2048 x 2048) in GFLOP/s: every network
 speed is also printed as the GFLOP/s it reaches (multiply-adds counted by a forward hook on
 every convolution and linear layer, a training step counted as 3 forward passes), as a
-fraction of that GEMM.
+fraction of that GEMM. That fraction is the fraction of this CPU's ceiling: the ceiling is the
+rate at which the network's multiply-adds would run at the GEMM's speed, printed beside it in
+windows/s and clips/s.
+
+``--profile`` adds, for the paper-size complex network in fp32: a ``torch.profiler`` table of
+one training step (``benchmarks/results/mimii_profile.txt``) and every convolution of the
+network timed on its own (forward; forward + backward) as a fraction of the GEMM, which shows
+where a step's time goes.
 
 Prints a table and writes ``benchmarks/results/mimii_speed.json``. Timings are medians after one
 warm-up; on a machine shared with other jobs they are noisy.
 
     .venv/bin/python benchmarks/bench_mimii.py            # small and paper presets
     .venv/bin/python benchmarks/bench_mimii.py --presets small --iters 2
+    .venv/bin/python benchmarks/bench_mimii.py --profile
 """
 
 from __future__ import annotations
@@ -39,10 +48,15 @@ import torch
 
 from audioanom.machines.features import StftConfig, clip_stft, complex_stft
 from audioanom.machines.nn import count_parameters
-from audioanom.machines.pipeline import model_config
+from audioanom.machines.pipeline import default_model_config
 from audioanom.machines.scoring import EmbedConfig, embed_specs
 from audioanom.machines.training import build_network
-from audioanom.runtime import autocast_context, fast_bf16_available, torch_threads
+from audioanom.runtime import (
+    autocast_context,
+    fast_bf16_available,
+    torch_threads,
+    use_channels_last,
+)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CLIP_FRAMES = 313  # 10 s at 16 kHz, hop 512, centred frames
@@ -67,7 +81,7 @@ def gemm_gflops(iters: int, n: int = 2048) -> float:
 
 def _network(preset: str, variant: str):
     torch.manual_seed(0)
-    net = build_network(variant, model_config(preset, n_classes=N_CLASSES))
+    net = build_network(variant, default_model_config(preset, n_classes=N_CLASSES))
     rng = np.random.default_rng(0)
     return net.fit_input_norm([rng.normal(size=(2, 513, 80)).astype(np.float32)])
 
@@ -106,10 +120,13 @@ def forward_macs(model: torch.nn.Module) -> int:
 
 def train_rate(model, precision: str, batch: int, iters: int) -> float:
     """Training windows per second of one full step."""
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.randn(batch, 2, 513, 64)  # B, 2, F, T
-    y = torch.randint(0, N_CLASSES, (batch,))
     cpu = torch.device("cpu")
+    x = torch.randn(batch, 2, 513, 64)  # B, 2, F, T
+    if use_channels_last(cpu, precision):  # as training does: model and batch
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    y = torch.randint(0, N_CLASSES, (batch,))
 
     def step() -> None:
         model.train()
@@ -132,6 +149,141 @@ def score_rate(model, precision: str, clips: int, iters: int) -> float:
     return clips / _median_time(lambda: embed_specs(model, specs, classes, cfg), iters)
 
 
+def conv_calls(model: torch.nn.Module, batch: int) -> list[dict[str, object]]:
+    """Every ``F.conv2d`` call of one forward pass of ``batch`` windows: input and weight
+    shapes, stride, padding, groups, and its multiply-adds (in call order)."""
+    from torch.nn import functional as F
+
+    conv2d, calls = F.conv2d, []
+
+    def recording_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+        out = conv2d(x, w, b, stride, padding, dilation, groups)
+        calls.append(
+            {
+                "input": tuple(x.shape),
+                "weight": tuple(w.shape),
+                "bias": b is not None,
+                "stride": stride,
+                "padding": padding,
+                "groups": groups,
+                "macs": out.numel() * w.shape[1] * w.shape[2] * w.shape[3],
+            }
+        )
+        return out
+
+    F.conv2d = recording_conv2d
+    try:
+        with torch.no_grad():
+            model.eval()(torch.randn(batch, 2, 513, 64))
+    finally:
+        F.conv2d = conv2d
+    return calls
+
+
+def conv_table(model, batch: int, iters: int, gemm: float) -> list[dict[str, object]]:
+    """Each distinct convolution of ``model`` timed on its own in the training layout
+    (fp32): forward, and forward + backward (the input's gradient too, except for the first
+    layer, whose input needs none), with GFLOP/s as a fraction of the GEMM."""
+    from torch.nn import functional as F
+
+    cl = use_channels_last(torch.device("cpu"), "fp32")
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    rows: dict[tuple, dict[str, object]] = {}
+    for k, c in enumerate(conv_calls(model, batch)):
+        key = (c["input"], c["weight"], str(c["stride"]), str(c["padding"]), c["groups"])
+        if key in rows:
+            rows[key]["calls"] += 1
+            continue
+        first = k == 0
+        x = torch.randn(c["input"]).contiguous(memory_format=fmt).requires_grad_(not first)
+        w = torch.randn(c["weight"]).contiguous(memory_format=fmt).requires_grad_()
+
+        def fwd(x=x, w=w, c=c):
+            return F.conv2d(x, w, None, c["stride"], c["padding"], 1, c["groups"])
+
+        def fwd_bwd(fwd=fwd):
+            fwd().sum().backward()
+
+        with torch.no_grad():
+            t_f = _median_time(fwd, iters)
+        t_fb = _median_time(fwd_bwd, iters)
+        flops = 2 * c["macs"]
+        fb_flops = flops * (2 if first else 3)
+        rows[key] = {
+            "input": list(c["input"]),
+            "weight": list(c["weight"]),
+            "stride": c["stride"],
+            "calls": 1,
+            "forward_ms": 1e3 * t_f,
+            "forward_backward_ms": 1e3 * t_fb,
+            "forward_fraction_of_gemm": flops / t_f / 1e9 / gemm,
+            "forward_backward_fraction_of_gemm": fb_flops / t_fb / 1e9 / gemm,
+        }
+    return list(rows.values())
+
+
+def profile_step(model, batch: int) -> str:
+    """``torch.profiler`` table (self CPU time, top 15 operators) of one fp32 training step
+    after two warm-up steps, in the training layout."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cpu = torch.device("cpu")
+    x = torch.randn(batch, 2, 513, 64)  # B, 2, F, T
+    if use_channels_last(cpu, "fp32"):
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, N_CLASSES, (batch,))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        model.train()
+        loss = model.loss(model(x, y), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step(), step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15)
+
+
+def write_profile(args, gemm: float, result: dict[str, object]) -> None:
+    """The ``--profile`` part: conv table and profiler table of the paper-size network."""
+    model = _network("paper", "complex")
+    step_rows = [r for r in result["rows"] if r["preset"] == "paper" and r["variant"] == "complex"]
+    table = conv_table(model, args.batch, args.iters, gemm)
+    result["paper_convolutions"] = table
+    print(f"\npaper complex fp32, each convolution on its own (batch {args.batch}):")
+    print(
+        f"{'input':<22} {'weight':<18} {'calls':>5} {'fwd ms':>8} {'of GEMM':>7} "
+        f"{'fwd+bwd ms':>10} {'of GEMM':>7}"
+    )
+    total_fb = 0.0
+    for r in table:
+        total_fb += r["calls"] * r["forward_backward_ms"]
+        print(
+            f"{str(tuple(r['input'])):<22} {str(tuple(r['weight'])):<18} {r['calls']:>5} "
+            f"{r['forward_ms']:8.1f} {r['forward_fraction_of_gemm']:7.0%} "
+            f"{r['forward_backward_ms']:10.1f} {r['forward_backward_fraction_of_gemm']:7.0%}"
+        )
+    result["paper_convolutions_forward_backward_ms"] = total_fb
+    line = f"convolutions alone, forward + backward: {total_fb:.0f} ms per step"
+    if step_rows:
+        step_ms = 1e3 * args.batch / step_rows[0]["train_windows_per_s"]
+        line += f" of {step_ms:.0f} ms ({total_fb / step_ms:.0%})"
+        result["paper_step_ms"] = step_ms
+    print(line)
+    text = profile_step(_network("paper", "complex"), args.batch)
+    path = RESULTS_DIR / "mimii_profile.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "One fp32 training step of the paper-size complex network (batch "
+        f"{args.batch}, {args.threads} threads), torch.profiler, self CPU time:\n\n{text}\n"
+    )
+    print(f"\n{text}\nwritten: {path}")
+
+
 def feature_rates(iters: int) -> dict[str, float]:
     """STFT of a 10-s clip as a multiple of real time, in memory and from a WAV file."""
     x = (0.1 * np.random.default_rng(0).normal(size=160_000)).astype(np.float32)
@@ -151,6 +303,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--clips", type=int, default=8, help="10-s clips per scoring pass")
     parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="profile the paper-size network")
     args = parser.parse_args()
     precisions = ["fp32"] + (["bf16"] if fast_bf16_available() else [])
     result: dict[str, object] = {
@@ -163,11 +316,9 @@ def main() -> None:
         "processor": platform.processor(),
         "rows": [],
     }
-    lines = []
     with torch_threads(args.threads):
-        gemm = gemm_gflops(max(args.iters, 5))
-        result["gemm_fp32_gflops"] = gemm
-        lines.append(("fp32 GEMM 2048^3 [GFLOP/s]", gemm, ""))
+        gemm_before = gemm_gflops(max(args.iters, 5))
+        measured = []
         for preset in args.presets.split(","):
             for variant in ("complex", "magnitude"):
                 model = _network(preset, variant)
@@ -175,33 +326,52 @@ def main() -> None:
                 for prec in precisions:
                     tr = train_rate(model, prec, args.batch, args.iters)
                     sc = score_rate(model, prec, args.clips, args.iters)
-                    train_gflops = tr * 3 * 2 * macs / 1e9
-                    score_gflops = sc * 9 * 2 * macs / 1e9
-                    row = {
-                        "preset": preset,
-                        "variant": variant,
-                        "precision": prec,
-                        "parameters": count_parameters(model),
-                        "forward_macs_per_window": macs,
-                        "train_windows_per_s": tr,
-                        "score_clips_per_s": sc,
-                        "train_fraction_of_gemm": train_gflops / gemm,
-                        "score_fraction_of_gemm": score_gflops / gemm,
-                    }
-                    result["rows"].append(row)
-                    name = f"{preset} {variant} {prec}"
-                    lines.append(
-                        (f"{name}: train windows/s", tr, f"{train_gflops / gemm:.0%} of GEMM")
-                    )
-                    lines.append(
-                        (f"{name}: score 10-s clips/s", sc, f"{score_gflops / gemm:.0%} of GEMM")
-                    )
+                    measured.append((preset, variant, prec, count_parameters(model), macs, tr, sc))
         result["features"] = feature_rates(max(args.iters, 5))
+        # The ceiling is the best this CPU did: the GEMM before and after the networks.
+        gemm = max(gemm_before, gemm_gflops(max(args.iters, 5)))
+        result["gemm_fp32_gflops"] = gemm
+        lines = [("fp32 GEMM 2048^3 [GFLOP/s]", gemm, "the faster of two, before and after")]
+        for preset, variant, prec, n_params, macs, tr, sc in measured:
+            train_ceiling = gemm * 1e9 / (3 * 2 * macs)  # windows/s at GEMM speed
+            score_ceiling = gemm * 1e9 / (9 * 2 * macs)  # clips/s at GEMM speed
+            result["rows"].append(
+                {
+                    "preset": preset,
+                    "variant": variant,
+                    "precision": prec,
+                    "parameters": n_params,
+                    "forward_macs_per_window": macs,
+                    "train_windows_per_s": tr,
+                    "score_clips_per_s": sc,
+                    "train_ceiling_windows_per_s": train_ceiling,
+                    "score_ceiling_clips_per_s": score_ceiling,
+                    "train_fraction_of_gemm": tr / train_ceiling,
+                    "score_fraction_of_gemm": sc / score_ceiling,
+                }
+            )
+            name = f"{preset} {variant} {prec}"
+            lines.append(
+                (
+                    f"{name}: train windows/s",
+                    tr,
+                    f"{tr / train_ceiling:.0%} of the ceiling {train_ceiling:.1f}",
+                )
+            )
+            lines.append(
+                (
+                    f"{name}: score 10-s clips/s",
+                    sc,
+                    f"{sc / score_ceiling:.0%} of the ceiling {score_ceiling:.1f}",
+                )
+            )
         lines += [(k.replace("_", " "), v, "") for k, v in result["features"].items()]
-    width = max(len(n) for n, _, _ in lines)
-    print(f"{'measure':<{width}}  {'value':>9}  ratio")
-    for name, value, ratio in lines:
-        print(f"{name:<{width}}  {value:9.2f}  {ratio}")
+        width = max(len(n) for n, _, _ in lines)
+        print(f"{'measure':<{width}}  {'value':>9}  ratio")
+        for name, value, ratio in lines:
+            print(f"{name:<{width}}  {value:9.2f}  {ratio}")
+        if args.profile:
+            write_profile(args, gemm, result)
     target = RESULTS_DIR / "mimii_speed.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2, default=float) + "\n")

