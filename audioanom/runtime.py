@@ -129,11 +129,12 @@ def use_channels_last(device: torch.device, precision: str) -> bool:
     """The channels_last (NHWC) layout for the networks: always on the CPU, on CUDA with
     reduced precision (tensor cores).
 
-    On the CPU oneDNN's convolutions take NHWC natively. Measured on 2 AMD EPYC cores (AVX2,
-    fp32; ``benchmarks/bench_mimii.py``, steps of both layouts alternated in one process): a
-    training step of the default ``small`` network 313 -> 258 ms (+21 %) with model and
-    batch in channels_last (+9 % with the model alone), the paper-size network and scoring
-    unchanged within noise. With bf16 (AMX, AVX512-BF16) it was already the layout."""
+    On the CPU oneDNN's convolutions compute in NHWC. Measured on 2 AMD EPYC cores (AVX2,
+    fp32), both layouts alternated in one process: an epoch of the default ``small`` complex
+    network 95 -> 121 training windows/s (+27 %) with model and batch in channels_last (a bare
+    step: +9 % with the model alone); the magnitude-only network, the paper-size network and
+    scoring unchanged within noise (README, "Speed"). With bf16 (AMX, AVX512-BF16) it was
+    already the layout."""
     return device.type == "cpu" or (precision != "fp32" and device.type == "cuda")
 
 

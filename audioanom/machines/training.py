@@ -429,7 +429,7 @@ def train_model(
                     perm = torch.from_numpy(rng.permutation(len(y)))
                     x = lam * x + (1 - lam) * x[perm]  # b, 2, F, W
                 x, y = to_device(x, device), to_device(y, device)
-                if channels_last:  # the batch too: +12 % per step over the model alone
+                if channels_last:  # the batch too (faster than the model alone: runtime)
                     x = x.contiguous(memory_format=torch.channels_last)  # b, 2, F, W (NHWC)
                 with autocast_context(device, precision):
                     out = fwd(x, y)
