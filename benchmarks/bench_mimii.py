@@ -118,11 +118,12 @@ def forward_macs(model: torch.nn.Module) -> int:
     return total
 
 
-def train_rate(model, precision: str, batch: int, iters: int) -> float:
-    """Training windows per second of one full step."""
+def training_step(model, precision: str, batch: int) -> Callable[[], None]:
+    """One full training step (forward, backward, Adam) on a fixed random batch, in the
+    layout training uses (:func:`use_channels_last`: model and batch)."""
     cpu = torch.device("cpu")
     x = torch.randn(batch, 2, 513, 64)  # B, 2, F, T
-    if use_channels_last(cpu, precision):  # as training does: model and batch
+    if use_channels_last(cpu, precision):
         model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -137,7 +138,12 @@ def train_rate(model, precision: str, batch: int, iters: int) -> float:
         loss.backward()
         opt.step()
 
-    return batch / _median_time(step, iters)
+    return step
+
+
+def train_rate(model, precision: str, batch: int, iters: int) -> float:
+    """Training windows per second of one full step."""
+    return batch / _median_time(training_step(model, precision, batch), iters)
 
 
 def score_rate(model, precision: str, clips: int, iters: int) -> float:
@@ -227,21 +233,7 @@ def profile_step(model, batch: int) -> str:
     after two warm-up steps, in the training layout."""
     from torch.profiler import ProfilerActivity, profile
 
-    cpu = torch.device("cpu")
-    x = torch.randn(batch, 2, 513, 64)  # B, 2, F, T
-    if use_channels_last(cpu, "fp32"):
-        model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, N_CLASSES, (batch,))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step() -> None:
-        model.train()
-        loss = model.loss(model(x, y), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    step = training_step(model, "fp32", batch)
     step(), step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
