@@ -403,10 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a machine-sound model on normal clips (checkpointed)")
     _add_machine_arguments(p)
     p.add_argument(
-        "--epochs", type=int, default=None, help="maximum epochs (default: 30; early stopping)"
+        "--epochs",
+        type=int,
+        default=None,
+        help="maximum epochs (default: 100; early stopping ends sooner)",
     )
     p.add_argument(
-        "--model", default=None, choices=["tiny", "small", "paper"], help="network size preset"
+        "--model",
+        default=None,
+        choices=["tiny", "small", "medium", "paper"],
+        help="network size preset",
     )
     p.add_argument(
         "--no-resume",
@@ -421,8 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=int, default=32, help="frames between scoring windows")
     p.add_argument(
         "--backend",
-        default="ce,knn,gauss",
-        help="comma-separated back-ends of the networks (default: ce,knn,gauss)",
+        default="ce,knn,gauss,layers",
+        help="comma-separated back-ends of the networks (default: ce,knn,gauss,layers)",
     )
     p.set_defaults(func=_cmd_score)
     return parser

@@ -1,35 +1,23 @@
 """Detection quality of the complex network's design choices, each measured on/off in one run.
 
-Every variant is trained by the library (:func:`audioanom.machines.pipeline.train_network`, early
-stopping on the validation loss) on the default synthetic machines and scored with every
-back-end; the log-mel Gaussian is measured in the same run. Rows: mean AUC and pAUC over the
-16 machine IDs (and per type) for each (variant, back-end), plus the baseline.
+Every variant is trained by the library (:func:`audioanom.machines.pipeline.train_network`) on
+the default synthetic machines and scored with every back-end; the log-mel Gaussian is measured
+in the same run. Two kinds of number per (variant, back-end):
 
-Variants (each one or two changes from ``default``, the first design; ``mixup-channel`` is the
-notebooks' configuration since, :data:`audioanom.machines.pipeline.DEFAULT_DESIGN`):
+* ``val``: the validation proxies of :mod:`audioanom.machines.validation` (held-out NORMAL
+  training clips only: other IDs of the same type, and another type's clip added 10 dB below),
+  what a design is CHOSEN on;
+* ``test``: mean AUC / pAUC over the 16 machine IDs and per type on the test clips, what it is
+  REPORTED on.
 
-============  ==================================================================================
-default       small preset, one network over all types (16 classes), branch attention,
-              time pooling (frequency kept), statistics target (64 bands)
-magnitude     the real-valued magnitude-only ablation (no phase)
-per-type      one network per machine type (4 classes each, as the paper)
-channel-att   the re-implementation's attention: softmax over 2 x 4 branch channels
-global-pool   the paper's pooling: mean over frequency and time (32-dim embedding)
-no-stats      without the statistics target
-arcface       ArcFace head (margin 0.2, scale 16) on the embedding
-mixup         mixup of windows (alpha 0.5)
-mixup-compress  mixup and magnitude compression ``|x|^0.3`` of the input (phase kept)
-mixup-channel   mixup and the channel attention (the library's default since)
-mixup-channel-60  the same, at most 60 epochs instead of 30 (early stopping as before)
-mixup-channel-seed1  the default with training seed 1 (crops, order, mixup, initial weights)
-mixup-channel-seed2  the same with seed 2
-============  ==================================================================================
+Variants are one or two changes from the library's current default
+(:func:`audioanom.machines.pipeline.default_model_config` / ``default_train_config``); see
+:data:`CHANGES`. ``--jobs N`` trains N variants at once in separate processes (each with
+``cores / N`` threads, or sharing one GPU with ``--device cuda``). Prints a table and writes
+``benchmarks/results/detection.json`` (rewritten after every variant; finished variants are read
+back unless ``--fresh``); ``--embeddings DIR`` also saves every variant's clip embeddings.
 
-Each variant takes 5-15 minutes on 2 CPU cores. Prints a table and writes
-``benchmarks/results/detection.json`` (rewritten after every variant, so a long run can be
-watched and resumed: finished variants are read back unless ``--fresh``).
-
-    .venv/bin/python benchmarks/bench_detection.py --variants default,magnitude,per-type
+    .venv/bin/python benchmarks/bench_detection.py --variants default,magnitude --jobs 2
 """
 
 from __future__ import annotations
@@ -37,134 +25,248 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from audioanom import paths
-from audioanom.machines.baselines import BASELINE_NAME
-from audioanom.machines.pipeline import (
-    baseline_scores,
-    default_model_config,
-    default_train_config,
-    network_scores,
-    open_machine_clips,
-    train_network,
-)
-from audioanom.machines.tables import evaluate_scores
 
 RESULTS = Path(__file__).resolve().parent / "results" / "detection.json"
 TYPES = ("fan", "pump", "slider", "valve")
-#: The first design (branch attention over 2 x 8 channels, no mixup): every variant below is
-#: one or two changes from it; ``mixup-channel`` is the library's default since.
-FIRST = {"model": {"attention": "branch", "branch_channels": 8}, "train": {"mixup_alpha": 0.0}}
-CHANGES = {
+#: The training of the first sweep (before the plateau schedule became the default): at most 30
+#: epochs at a constant learning rate, early stopping after 5 epochs.
+CONSTANT_30 = {"epochs": 30, "lr_schedule": "constant", "patience": 5}
+#: One or two changes from the current default each (``preset``: a size of
+#: :data:`audioanom.machines.pipeline.MODEL_PRESETS`; ``variant``: complex or magnitude). The
+#: rows after ``constant-30`` change that older training, as they were measured.
+CHANGES: dict[str, dict] = {
     "default": {},
     "magnitude": {"variant": "magnitude"},
-    "per-type": {"scope": "type"},
-    "channel-att": {"model": {"attention": "channel", "branch_channels": 4}},
-    "global-pool": {"model": {"pooling": "global"}},
+    "seed1": {"train": {"seed": 1}},
+    "seed2": {"train": {"seed": 2}},
+    "constant-30": {"train": CONSTANT_30},
+    "constant-30-seed1": {"train": {**CONSTANT_30, "seed": 1}},
+    "constant-30-stats-pool": {"train": CONSTANT_30, "model": {"pooling": "stats"}},
+    "constant-30-stats-w5": {"train": CONSTANT_30, "model": {"stats_weight": 5.0}},
+    "constant-30-emb16": {"train": CONSTANT_30, "model": {"embedding_channels": 16}},
+    "constant-30-medium": {"train": CONSTANT_30, "preset": "medium"},
+    "constant-30-compress0.5": {"train": CONSTANT_30, "model": {"compression": 0.5}},
+    "constant-30-compress0.3": {"train": CONSTANT_30, "model": {"compression": 0.3}},
     "no-stats": {"model": {"stats_bands": 0}},
-    "arcface": {"model": {"margin": 0.2}},
-    "mixup": {"train": {"mixup_alpha": 0.5}},
-    "mixup-compress": {"train": {"mixup_alpha": 0.5}, "model": {"compression": 0.3}},
-    "mixup-channel": {
-        "train": {"mixup_alpha": 0.5},
-        "model": {"attention": "channel", "branch_channels": 4},
-    },
-    "mixup-channel-60": {
-        "train": {"mixup_alpha": 0.5, "epochs": 60},
-        "model": {"attention": "channel", "branch_channels": 4},
-    },
-    "mixup-channel-seed1": {
-        "train": {"mixup_alpha": 0.5, "seed": 1},
-        "model": {"attention": "channel", "branch_channels": 4},
-    },
-    "mixup-channel-seed2": {
-        "train": {"mixup_alpha": 0.5, "seed": 2},
-        "model": {"attention": "channel", "branch_channels": 4},
-    },
-}
-VARIANTS = {
-    name: {
-        **change,
-        "model": {**FIRST["model"], **change.get("model", {})},
-        "train": {**FIRST["train"], **change.get("train", {})},
-    }
-    for name, change in CHANGES.items()
+    "no-mixup": {"train": {"mixup_alpha": 0.0}},
+    "paper": {"preset": "paper"},
 }
 
 
-def run_variant(name: str, clips: pd.DataFrame, out: Path, threads: int | None) -> dict:
-    spec = VARIANTS[name]
-    variant = spec.get("variant", "complex")
-    config = default_model_config(**spec.get("model", {}))
-    tc = dataclasses.replace(default_train_config(precision="fp32"), threads=threads)
-    tc = dataclasses.replace(tc, **spec.get("train", {}))
-    scopes = [(t, [t]) for t in TYPES] if spec.get("scope") == "type" else [("all", None)]
-    t0 = time.perf_counter()
-    frames, epochs = [], []
-    for scope_name, groups in scopes:
-        res = train_network(
-            clips, variant, groups, tc, config, out_dir=out / name, scope_name=scope_name
-        )
-        epochs.append(f"{scope_name}: {len(res.history)} epochs, {res.stop_reason}")
-        sub = clips if groups is None else clips[clips["group"].isin(groups)]
-        frames.append(network_scores(res, sub)[0])
-    ev = evaluate_scores(pd.concat(frames, ignore_index=True))
-    rows = ev.summary[ev.summary["machine_type"] == "all IDs"]
+def _configs(name: str, device: str, threads: int | None, smoke: bool, precision: str = "auto"):
+    from audioanom.machines.pipeline import default_model_config, default_train_config
+
+    spec = CHANGES[name]
+    preset = "tiny" if smoke else spec.get("preset")
+    config = default_model_config(preset, **spec.get("model", {}))
+    tc = default_train_config(device=device, precision=precision)
+    tc = dataclasses.replace(tc, threads=threads, **spec.get("train", {}))
+    if smoke:
+        tc = dataclasses.replace(tc, epochs=1, crops_per_clip=1, patience=None)
+    return spec.get("variant", "complex"), config, tc
+
+
+def _clips(smoke: bool) -> pd.DataFrame:
+    from audioanom.machines.pipeline import open_machine_clips
+
+    clips = open_machine_clips("synthetic", smoke=smoke)
+    return clips[clips["group"].isin(TYPES)].reset_index(drop=True)
+
+
+def _summary(scores: pd.DataFrame) -> dict:
+    from audioanom.machines.tables import evaluate_scores
+
+    ev = evaluate_scores(scores)
     per_type = ev.summary.pivot_table(index="method", columns="machine_type", values="auc_mean")
+    rows = ev.summary[ev.summary["machine_type"] == "all IDs"]
+    return {
+        r.method: {"auc": r.auc_mean, "pauc": r.pauc_mean, **per_type.loc[r.method].to_dict()}
+        for r in rows.itertuples()
+    }
+
+
+def _proxies(clips, groups, clip_features, wave_features, backend, seed) -> dict:
+    from audioanom.machines.validation import PROXIES, proxy_aucs
+
+    table = proxy_aucs(
+        clips,
+        groups,
+        clip_features=clip_features,
+        wave_features=wave_features,
+        backend=backend,
+        seed=seed,
+    )
+    return {p: float(table[p].mean()) for p in PROXIES}
+
+
+def run_variant(
+    name: str,
+    device: str,
+    threads: int | None,
+    embeddings: str | None,
+    smoke: bool = False,
+    precision: str = "auto",
+) -> dict:
+    """Train, score and validate one variant (runs in its own process)."""
+    from audioanom.machines.backends import make_backend
+    from audioanom.machines.features import complex_stft
+    from audioanom.machines.pipeline import network_scores, train_network
+    from audioanom.machines.scoring import embed_specs
+
+    clips = _clips(smoke)
+    variant, config, tc = _configs(name, device, threads, smoke, precision)
+    out = paths.build_dir() / ("bench_detection-smoke" if smoke else "bench_detection") / name
+    t0 = time.perf_counter()
+    res = train_network(clips, variant, None, tc, config, out_dir=out, log=lambda *a: None)
+    t_train = time.perf_counter() - t0
+    scores, emb, _ = network_scores(res, clips)
+    model, classes = res.model, res.classes
+    row_of = {p: i for i, p in enumerate(clips["path"].astype(str))}  # the clips already embedded
+    val = {}
+    for name in ("gauss", "knn", "layers"):
+        backend = make_backend(name, blocks=emb.blocks)
+        kind = backend.input
+        val[name] = _proxies(
+            clips,
+            None,
+            lambda t, kind=kind: emb.features(kind)[[row_of[str(p)] for p in t["path"]]],
+            lambda waves, kind=kind: embed_specs(
+                model, [complex_stft(w) for w in waves], classes
+            ).features(kind),
+            backend,
+            tc.seed,
+        )
+    if embeddings:
+        Path(embeddings).mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            Path(embeddings) / f"{name}.npz",
+            embedding=emb.embedding.astype(np.float16),
+            layer_stats=emb.layer_stats.astype(np.float16),
+            layer_dims=np.asarray(emb.layer_dims),
+            path=clips["path"].astype(str).to_numpy(),
+        )
+    h = res.history
     return {
         "variant": name,
+        "train_seconds": t_train,
         "seconds": time.perf_counter() - t0,
-        "training": epochs,
-        "methods": {
-            r.method: {"auc": r.auc_mean, "pauc": r.pauc_mean, **per_type.loc[r.method].to_dict()}
-            for r in rows.itertuples()
-        },
+        "epochs": int(len(h)),
+        "best_epoch": res.best_epoch,
+        "stop_reason": res.stop_reason,
+        "val_loss": float(h["val_loss"].min()),
+        "val_acc": float(h.loc[h["val_loss"].idxmin(), "val_acc"]),
+        "windows_per_s": float(h["windows_per_s"].mean()),
+        "precision": res.precision,
+        "embedding_dim": int(config.embedding_dim),
+        "val": val,
+        "test": _summary(scores),
     }
+
+
+def baseline(seed: int = 0, smoke: bool = False) -> dict:
+    """The log-mel Gaussian on the test clips and on the validation proxies."""
+    from audioanom.machines.baselines import log_mel_stats, log_mel_stats_table
+    from audioanom.machines.pipeline import baseline_scores
+
+    clips = _clips(smoke)
+    val = _proxies(
+        clips,
+        None,
+        lambda t: log_mel_stats_table(t),
+        lambda waves: np.stack([log_mel_stats(w) for w in waves]),
+        "gauss",
+        seed,
+    )
+    return {"val": {"gauss": val}, "test": _summary(baseline_scores(clips))}
+
+
+def _print(done: dict) -> None:
+    def line(name, method, m, v):
+        vals = " ".join(f"{100 * v.get(p, np.nan):6.1f}" for p in ("other IDs", "added sound"))
+        types = " ".join(f"{100 * m[t]:6.1f}" for t in TYPES)
+        print(
+            f"{name:<20} {method:<26} {vals}   {100 * m['auc']:6.1f} {100 * m['pauc']:6.1f} {types}"
+        )
+
+    print(
+        f"{'variant':<20} {'method':<26} {'v:oth':>6} {'v:add':>6}   {'AUC':>6} {'pAUC':>6} "
+        + " ".join(f"{t:>6}" for t in TYPES)
+    )
+    base = done.get("baseline")
+    if base:
+        for method, m in base["test"].items():
+            line("-", method, m, base["val"]["gauss"])
+    for name, v in done.get("variants", {}).items():
+        for method, m in v["test"].items():
+            backend = method.rsplit("(", 1)[-1].rstrip(")")
+            line(name, method, m, v["val"].get(backend, {}))
+        print(
+            f"{'':<20} {v['epochs']} epochs ({v['stop_reason']}, best {v['best_epoch']}), "
+            f"{v['train_seconds']:.0f} s training, {v['windows_per_s']:.0f} windows/s"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--variants", default=",".join(CHANGES))
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="auto", help="auto | fp32 | bf16 (training)")
+    parser.add_argument("--results", default=str(RESULTS))
+    parser.add_argument("--embeddings", default=None, help="folder for the clip embeddings")
     parser.add_argument("--fresh", action="store_true", help="retrain finished variants too")
+    parser.add_argument("--smoke", action="store_true", help="smoke set, tiny nets, 1 epoch")
     args = parser.parse_args()
-    clips = open_machine_clips("synthetic")
-    clips = clips[clips["group"].isin(TYPES)].reset_index(drop=True)
-    out = paths.build_dir() / "bench_detection"
-    done = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.fresh else {}
-    if "baseline" not in done:
-        ev = evaluate_scores(baseline_scores(clips))
-        s = ev.summary.set_index("machine_type")
-        done["baseline"] = {t: float(s.loc[t, "auc_mean"]) for t in s.index}
-        done["baseline"]["pauc"] = float(s.loc["all IDs", "pauc_mean"])
-    for name in args.variants.split(","):
-        if name not in VARIANTS:
-            raise SystemExit(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
-        if name in done.get("variants", {}):
-            continue
-        done.setdefault("variants", {})[name] = run_variant(name, clips, out, args.threads)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(done, indent=2) + "\n")
-    base = done["baseline"]
-    print(
-        f"{'variant':<12} {'method':<24} {'AUC':>6} {'pAUC':>6}  "
-        + " ".join(f"{t:>6}" for t in TYPES)
-    )
-    print(
-        f"{'-':<12} {BASELINE_NAME:<24} {100 * base['all IDs']:6.1f} {100 * base['pauc']:6.1f}  "
-        + " ".join(f"{100 * base[t]:6.1f}" for t in TYPES)
-    )
-    for name, v in done.get("variants", {}).items():
-        for method, m in v["methods"].items():
-            print(
-                f"{name:<12} {method:<24} {100 * m['auc']:6.1f} {100 * m['pauc']:6.1f}  "
-                + " ".join(f"{100 * m[t]:6.1f}" for t in TYPES)
-            )
-    print(f"written: {RESULTS}")
+    results = Path(args.results)
+    names = [n for n in args.variants.split(",") if n]
+    unknown = [n for n in names if n not in CHANGES]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; known: {', '.join(CHANGES)}")
+    done = json.loads(results.read_text()) if results.is_file() and not args.fresh else {}
+    done.setdefault("variants", {})
+
+    def save() -> None:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps(done, indent=2) + "\n")
+
+    from audioanom.machines.features import StftConfig, stft_table
+
+    clips = _clips(args.smoke)  # generate the set once, before any worker reads it
+    stft_table(clips, StftConfig(), lazy=True)  # and fill the STFT cache
+    todo = [n for n in names if n not in done["variants"]]
+    threads = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
+    spawn = multiprocessing.get_context("spawn")  # torch's thread pools do not survive a fork
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=spawn) as pool:
+        futures = {
+            pool.submit(
+                run_variant, n, args.device, threads, args.embeddings, args.smoke, args.precision
+            ): n
+            for n in todo
+        }
+        if "baseline" not in done:
+            done["baseline"] = baseline(smoke=args.smoke)
+            save()
+        for fut in as_completed(futures):
+            name = futures[fut]
+            try:
+                done["variants"][name] = fut.result()
+            except Exception as err:  # one failed variant must not lose the others
+                print(f"{name}: FAILED: {err!r}", flush=True)
+                continue
+            print(f"{name}: done", flush=True)
+            save()
+    _print(done)
+    print(f"written: {results}")
 
 
 if __name__ == "__main__":

@@ -118,41 +118,95 @@ def forward_macs(model: torch.nn.Module) -> int:
     return total
 
 
-def training_step(model, precision: str, batch: int) -> Callable[[], None]:
+def training_step(model, precision: str, batch: int, device: str = "cpu") -> Callable[[], None]:
     """One full training step (forward, backward, Adam) on a fixed random batch, in the
-    layout training uses (:func:`use_channels_last`: model and batch)."""
-    cpu = torch.device("cpu")
-    x = torch.randn(batch, 2, 513, 64)  # B, 2, F, T
-    if use_channels_last(cpu, precision):
+    layout training uses (:func:`use_channels_last`: model and batch); on a GPU the step
+    waits for its kernels."""
+    dev = torch.device(device)
+    model.to(dev)
+    x = torch.randn(batch, 2, 513, 64, device=dev)  # B, 2, F, T
+    if use_channels_last(dev, precision):
         model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    y = torch.randint(0, N_CLASSES, (batch,))
+    y = torch.randint(0, N_CLASSES, (batch,), device=dev)
 
     def step() -> None:
         model.train()
-        with autocast_context(cpu, precision):
+        with autocast_context(dev, precision):
             out = model(x, y)
         loss = model.loss(out, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
 
     return step
 
 
-def train_rate(model, precision: str, batch: int, iters: int) -> float:
+def train_rate(model, precision: str, batch: int, iters: int, device: str = "cpu") -> float:
     """Training windows per second of one full step."""
-    return batch / _median_time(training_step(model, precision, batch), iters)
+    return batch / _median_time(training_step(model, precision, batch, device), iters)
 
 
-def score_rate(model, precision: str, clips: int, iters: int) -> float:
-    """Whole 10-s clips per second (every window on its own)."""
+def score_rate(model, precision: str, clips: int, iters: int, device: str = "cpu") -> float:
+    """Whole 10-s clips per second (every window on its own; the STFTs start in host memory,
+    as they come from the cache)."""
     rng = np.random.default_rng(0)
     specs = [rng.normal(size=(2, 513, CLIP_FRAMES)).astype(np.float32) for _ in range(clips)]
     classes = [str(k) for k in range(N_CLASSES)]
-    cfg = EmbedConfig(device="cpu", precision=precision)
+    cfg = EmbedConfig(device=device, precision=precision, batch_windows=max(64, 9 * clips))
     return clips / _median_time(lambda: embed_specs(model, specs, classes, cfg), iters)
+
+
+def gpu_speed(presets: list[str], batches: list[int], clips: int, iters: int) -> dict:
+    """The same rates on the CUDA device, fp32 (TF32 convolutions, PyTorch's default) and bf16
+    autocast, against a bf16 GEMM (8192^3) measured in the same run as the ceiling."""
+    dev = torch.device("cuda")
+    a = torch.randn(8192, 8192, device=dev, dtype=torch.bfloat16)
+
+    def gemm() -> None:
+        a @ a
+        torch.cuda.synchronize()
+
+    tflops = 2 * 8192**3 / _median_time(gemm, max(iters, 5)) / 1e12
+    out = {"device": torch.cuda.get_device_name(), "gemm_bf16_tflops": tflops, "rows": []}
+    print(f"{out['device']}: bf16 GEMM 8192^3 {tflops:.0f} TFLOP/s")
+    for preset in presets:
+        for variant in ("complex", "magnitude"):
+            model = _network(preset, variant)
+            macs = forward_macs(model)
+            for prec in ("fp32", "bf16"):
+                for batch in batches:
+                    tr = train_rate(model, prec, batch, iters, "cuda")
+                    frac = 3 * 2 * macs * tr / 1e12 / tflops
+                    out["rows"].append(
+                        {
+                            "preset": preset,
+                            "variant": variant,
+                            "precision": prec,
+                            "batch": batch,
+                            "train_windows_per_s": tr,
+                            "train_fraction_of_bf16_gemm": frac,
+                        }
+                    )
+                    print(
+                        f"{preset} {variant} {prec} batch {batch}: train {tr:,.0f} windows/s "
+                        f"({frac:.1%} of the bf16 GEMM)"
+                    )
+                sc = score_rate(model, prec, clips, iters, "cuda")
+                out["rows"].append(
+                    {
+                        "preset": preset,
+                        "variant": variant,
+                        "precision": prec,
+                        "score_clips_per_s": sc,
+                    }
+                )
+                print(f"{preset} {variant} {prec}: score {sc:,.0f} clips/s ({clips} per pass)")
+                model.to("cpu")
+    return out
 
 
 def conv_calls(model: torch.nn.Module, batch: int) -> list[dict[str, object]]:
@@ -296,7 +350,15 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=8, help="10-s clips per scoring pass")
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="profile the paper-size network")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: the GPU rates only")
     args = parser.parse_args()
+    if args.device == "cuda":
+        result = gpu_speed(args.presets.split(","), [32, 256], max(args.clips, 64), args.iters)
+        target = RESULTS_DIR / "mimii_speed_gpu.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"written: {target}")
+        return
     precisions = ["fp32"] + (["bf16"] if fast_bf16_available() else [])
     result: dict[str, object] = {
         "benchmark": "mimii_speed",

@@ -19,6 +19,11 @@ name        score of a clip of ID ``i``
             embeddings, with the Ledoit-Wolf shrunk covariance
             (:class:`sklearn.covariance.LedoitWolf`: well conditioned with fewer clips than
             dimensions)
+``layers``  ``gauss`` on each block of the clip features -- the embedding, then the band
+            statistics of the first trunk layers
+            (:mod:`audioanom.machines.nn.layer_stats`) -- and the sum over the blocks of the
+            log distances: the product of the blocks' distances, so no block's scale weighs
+            more than another's (Rippel et al. 2020 sum the layers of a network likewise)
 ==========  ==================================================================================
 
 ``ce`` compares an ID with the other IDs the network knows ("more like this machine than like
@@ -51,6 +56,7 @@ __all__ = [
     "CrossEntropyBackend",
     "GaussianBackend",
     "KnnBackend",
+    "LayerGaussianBackend",
     "fit_score",
     "make_backend",
 ]
@@ -213,22 +219,72 @@ class GaussianBackend(Backend):
         return self._models[machine_id].mahalanobis(x)
 
 
+class LayerGaussianBackend(Backend):
+    """Per-ID Gaussians (Ledoit-Wolf) on each block of the features, ``blocks`` giving their
+    lengths in order; the score is the sum over the blocks of the log squared Mahalanobis
+    distance."""
+
+    name, input = "layers", "layers"
+
+    def __init__(self, blocks: Sequence[int]) -> None:
+        super().__init__()
+        self.blocks = tuple(int(b) for b in blocks)
+        if not self.blocks or min(self.blocks) < 1:
+            raise ValueError(f"layers: block lengths must be >= 1, got {self.blocks}")
+        edges = np.cumsum((0, *self.blocks))
+        self._slices = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        self._models: dict[str, list[LedoitWolf]] = {}
+
+    def fresh(self) -> LayerGaussianBackend:
+        return LayerGaussianBackend(self.blocks)
+
+    def fit(self, features: np.ndarray, ids: Sequence[object]) -> Backend:
+        x = np.asarray(features)
+        if x.ndim == 2 and x.shape[1] != sum(self.blocks):
+            raise ValueError(
+                f"layers: features have {x.shape[1]} dims, the blocks {self.blocks} sum to "
+                f"{sum(self.blocks)}"
+            )
+        return super().fit(features, ids)
+
+    def _fit_id(self, x: np.ndarray, machine_id: str) -> None:
+        if x.shape[0] < 2:
+            raise ValueError(
+                f"layers: ID {machine_id} has {x.shape[0]} training clip; need 2 or more"
+            )
+        self._models[machine_id] = [LedoitWolf().fit(x[:, sl]) for sl in self._slices]
+
+    def _score_id(self, x: np.ndarray, machine_id: str) -> np.ndarray:
+        parts = [
+            m.mahalanobis(x[:, sl])
+            for m, sl in zip(self._models[machine_id], self._slices, strict=True)
+        ]
+        return np.sum([np.log(np.maximum(p, 1e-12)) for p in parts], axis=0)
+
+
 #: Back-end names and what they are (see the module docstring).
 BACKENDS: dict[str, str] = {
     "ce": "cross-entropy of the true ID (the paper's score)",
     "knn": "k-NN cosine distance to the ID's normal training embeddings",
     "gauss": "per-ID Gaussian (Ledoit-Wolf) Mahalanobis distance on embeddings",
+    "layers": "per-ID Gaussians on the embedding and on trunk-layer band statistics, "
+    "log distances summed",
 }
 
 
-def make_backend(name: str, *, classes: Sequence[str] = (), k: int = 1) -> Backend:
-    """A fresh back-end by name (:data:`BACKENDS`); ``classes`` for ``ce``, ``k`` for ``knn``."""
+def make_backend(
+    name: str, *, classes: Sequence[str] = (), k: int = 1, blocks: Sequence[int] = ()
+) -> Backend:
+    """A fresh back-end by name (:data:`BACKENDS`); ``classes`` for ``ce``, ``k`` for ``knn``,
+    ``blocks`` (the feature blocks' lengths) for ``layers``."""
     if name == "ce":
         return CrossEntropyBackend(classes)
     if name == "knn":
         return KnnBackend(k=k)
     if name == "gauss":
         return GaussianBackend()
+    if name == "layers":
+        return LayerGaussianBackend(blocks)
     raise ValueError(f"unknown back-end {name!r}; known: {sorted(BACKENDS)}")
 
 

@@ -11,7 +11,10 @@ trained on). Per clip (:class:`ClipEmbeddings`):
   fused head), for the ``knn`` and ``gauss`` back-ends (:mod:`audioanom.machines.backends`);
 * ``log_probs`` ``(K,)``: the mean over windows of the log-softmax of the fused logits; the
   paper's score, the mean cross-entropy of the true class, is ``-log_probs[true class]``;
-* ``pred``: the class with the highest mean log-probability (for the ID confusion matrix).
+* ``pred``: the class with the highest mean log-probability (for the ID confusion matrix);
+* ``layer_stats`` ``(sum of the layers' dims,)``: the mean over windows of the band statistics
+  of trunk layers ``EmbedConfig.layers`` (:mod:`audioanom.machines.nn.layer_stats`), taken in the
+  same forward pass, for the ``layers`` back-end.
 
 Everything runs in eval mode without randomness: two runs give identical numbers. Windows of
 several clips are batched together (``batch_windows`` per forward pass).
@@ -35,6 +38,7 @@ from ..runtime import (
     use_channels_last,
 )
 from .features import StftConfig, require_windows, stft_table, window_starts
+from .nn.layer_stats import TrunkTaps
 from .training_data import crop_batch
 
 __all__ = ["ClipEmbeddings", "EmbedConfig", "embed_clips", "embed_specs"]
@@ -51,10 +55,13 @@ class EmbedConfig:
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
+    layers: tuple[int, ...] = (1, 2)
+    bands: int = 16
 
     def __post_init__(self) -> None:
-        if self.window < 1 or self.hop < 1 or self.batch_windows < 1:
-            raise ValueError(f"window, hop and batch_windows must be >= 1: {self}")
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if self.window < 1 or self.hop < 1 or self.batch_windows < 1 or self.bands < 1:
+            raise ValueError(f"window, hop, batch_windows and bands must be >= 1: {self}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.threads is not None and self.threads < 1:
@@ -65,18 +72,31 @@ class EmbedConfig:
 class ClipEmbeddings:
     """Front-end output for ``N`` clips: ``embedding`` ``(N, D)`` float32, ``log_probs``
     ``(N, K)`` float64, ``pred`` ``(N,)`` class index, ``n_windows`` ``(N,)``; ``classes[k]``
-    names output ``k``."""
+    names output ``k``; ``layer_stats`` ``(N, sum(layer_dims))`` float32, the statistics of
+    each tapped trunk layer side by side (``layer_dims``: their lengths; none: ``(N, 0)``)."""
 
     embedding: np.ndarray
     log_probs: np.ndarray
     pred: np.ndarray
     n_windows: np.ndarray
     classes: tuple[str, ...]
+    layer_stats: np.ndarray | None = None
+    layer_dims: tuple[int, ...] = ()
+
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        """Lengths of the blocks of :meth:`features` ``("layers")``: the embedding's, then
+        each layer's."""
+        return (self.embedding.shape[1], *self.layer_dims)
 
     def features(self, kind: str) -> np.ndarray:
-        """``"embedding"`` or ``"log_probs"`` (what a back-end's ``input`` names)."""
+        """``"embedding"``, ``"log_probs"`` or ``"layers"`` (the embedding and the layer
+        statistics side by side): what a back-end's ``input`` names."""
+        if kind == "layers":
+            stats = self.layer_stats if self.layer_stats is not None else self.embedding[:, :0]
+            return np.concatenate([self.embedding, stats], axis=1)
         if kind not in ("embedding", "log_probs"):
-            raise ValueError(f"kind must be 'embedding' or 'log_probs', got {kind!r}")
+            raise ValueError(f"kind must be 'embedding', 'log_probs' or 'layers', got {kind!r}")
         return getattr(self, kind)
 
     def take(self, rows: np.ndarray) -> ClipEmbeddings:
@@ -87,6 +107,8 @@ class ClipEmbeddings:
             self.pred[rows],
             self.n_windows[rows],
             self.classes,
+            None if self.layer_stats is None else self.layer_stats[rows],
+            self.layer_dims,
         )
 
 
@@ -118,6 +140,8 @@ def embed_specs(
     n = len(specs)
     emb_sum = np.zeros((n, cfg.embedding_dim))
     lp_sum = np.zeros((n, cfg.n_classes))
+    taps = TrunkTaps(model, config.layers, config.bands)
+    stats_sum = np.zeros((n, sum(taps.dims)))
     counts = np.bincount(owner, minlength=n)
     device = next(model.parameters()).device
     if config.device != "auto":
@@ -130,7 +154,7 @@ def embed_specs(
     from ..progress import tqdm
 
     batches = range(0, flat.size, config.batch_windows)
-    with torch_threads(config.threads), torch.inference_mode():
+    with torch_threads(config.threads), torch.inference_mode(), taps:
         for b in tqdm(batches, desc="embed", unit="batch", disable=not progress):
             sl = slice(b, b + config.batch_windows)
             x = crop_batch(specs, owner[sl], flat[sl], config.window)  # b, 2, F, window
@@ -140,14 +164,19 @@ def embed_specs(
             lp = torch.log_softmax(out.fused.float(), dim=1).double().cpu().numpy()  # b, K
             np.add.at(emb_sum, owner[sl], e)
             np.add.at(lp_sum, owner[sl], lp)
+            if taps.dims:
+                np.add.at(stats_sum, owner[sl], taps.stats.pop().double().cpu().numpy())
     emb = (emb_sum / counts[:, None]).astype(np.float32)
     log_probs = lp_sum / counts[:, None]
+    stats = (stats_sum / counts[:, None]).astype(np.float32)
     bad = ~np.isfinite(emb).all(axis=1) | ~np.isfinite(log_probs).all(axis=1)
+    bad |= ~np.isfinite(stats).all(axis=1)
     if bad.any():
         raise ValueError(
             f"{int(bad.sum())} clips got NaN/Inf embeddings (first: clip {int(np.argmax(bad))})"
         )
-    return ClipEmbeddings(emb, log_probs, log_probs.argmax(axis=1), counts, tuple(classes))
+    pred = log_probs.argmax(axis=1)
+    return ClipEmbeddings(emb, log_probs, pred, counts, tuple(classes), stats, taps.dims)
 
 
 def embed_clips(

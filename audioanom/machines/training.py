@@ -65,7 +65,6 @@ import torch
 from ..distributed import all_sum, barrier, broadcast_buffers, main_first, shard_indices
 from ..distributed import current as current_dist
 from ..runtime import (
-    PRECISIONS,
     atomic_torch_save,
     autocast_context,
     cudnn_autotune,
@@ -78,6 +77,7 @@ from ..runtime import (
 from .checkpoints import CHECKPOINT_FORMAT, config_json, cpu_state, data_digest, load_checkpoint
 from .features import StftConfig, require_windows, stft_table, window_starts
 from .nn import ComplexNet, ComplexNetConfig, MagnitudeNet
+from .training_config import LR_SCHEDULES, RESULT_NEUTRAL, TrainConfig
 from .training_data import (
     class_key,
     class_keys,
@@ -91,6 +91,8 @@ from .training_data import (
 
 __all__ = [
     "HISTORY_COLUMNS",
+    "LR_SCHEDULES",
+    "RESULT_NEUTRAL",
     "VARIANTS",
     "CheckpointMismatch",
     "TrainConfig",
@@ -126,11 +128,6 @@ HISTORY_COLUMNS = (
 )
 
 
-#: TrainConfig fields that change speed, not results: left out of signatures, so that a run may
-#: resume (or a saved model be reused) with another value.
-RESULT_NEUTRAL = ("loader_workers",)
-
-
 class CheckpointMismatch(ValueError):
     """A checkpoint or saved model was written for other settings, classes or data."""
 
@@ -146,55 +143,6 @@ def build_network(variant: str, config: ComplexNetConfig) -> ComplexNet | Magnit
     if variant == "magnitude":
         return MagnitudeNet(config)
     raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How an ID network is trained (module docstring). ``epochs`` is a cap; ``patience``
-    epochs without a better validation loss stop the run (None: train all ``epochs``).
-    ``threads=None`` uses every core (shared among torchrun's processes). ``loader_workers``
-    processes read the training crops ahead of the steps (DataLoader workers; 0: the training
-    process reads them), which changes speed, not results."""
-
-    epochs: int = 100
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    window_frames: int = 64
-    crops_per_clip: int = 4
-    val_fraction: float = 0.2
-    val_hop: int = 32
-    patience: int | None = 5
-    min_delta: float = 1e-3
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None
-    mixup_alpha: float = 0.0
-    loader_workers: int = 0
-
-    def __post_init__(self) -> None:
-        if self.loader_workers < 0:
-            raise ValueError(f"loader_workers must be >= 0, got {self.loader_workers}")
-        for name in ("epochs", "window_frames", "crops_per_clip", "val_hop"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.batch_size < 2:
-            raise ValueError("batch_size must be >= 2 (batch norm needs two windows)")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ValueError(
-                f"need lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
-            )
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1 or None, got {self.threads}")
-        if self.mixup_alpha < 0 or self.min_delta < 0:
-            raise ValueError(f"mixup_alpha and min_delta must be >= 0: {self}")
 
 
 def window_totals(
@@ -361,6 +309,15 @@ def train_model(
         if channels_last:
             model.to(memory_format=torch.channels_last)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        sched = None
+        if config.lr_schedule == "plateau" and has_val:
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt,
+                factor=config.lr_factor,
+                patience=config.lr_patience,
+                threshold=config.min_delta,
+                threshold_mode="abs",
+            )
         scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         state = {"history": [], "best_metric": None, "best_epoch": 0, "bad_epochs": 0}
         state["stopped"], state["best_state"], start_epoch = False, cpu_state(model), 1
@@ -374,6 +331,8 @@ def train_model(
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             scaler.load_state_dict(ckpt["scaler"])
+            if sched is not None:
+                sched.load_state_dict(ckpt["scheduler"])
             torch.set_rng_state(ckpt["rng_torch"])
             for key in ("history", "best_metric", "best_epoch", "bad_epochs", "stopped"):
                 state[key] = ckpt[key]
@@ -480,13 +439,16 @@ def train_model(
                 state["bad_epochs"] += 1
             if config.patience is not None and state["bad_epochs"] >= config.patience:
                 state["stopped"] = True
+            lr_used = opt.param_groups[0]["lr"]
+            if sched is not None:
+                sched.step(val_loss)  # the next epoch's rate
             row = {
                 "epoch": epoch,
                 "train_loss": total / max(seen, 1),
                 "train_acc": correct / max(seen, 1),
                 "val_loss": val_loss,
                 "val_acc": val_acc,
-                "lr": opt.param_groups[0]["lr"],
+                "lr": lr_used,
                 "seconds": time.perf_counter() - t0,
                 "windows_per_s": seen / train_seconds if train_seconds > 0 else float("nan"),
                 "best": bool(is_best),
@@ -501,6 +463,7 @@ def train_model(
                         "model": cpu_state(model),
                         "optimizer": opt.state_dict(),
                         "scaler": scaler.state_dict(),
+                        "scheduler": sched.state_dict() if sched is not None else None,
                         "rng_torch": torch.get_rng_state(),
                         **state,
                     },

@@ -121,3 +121,26 @@ def test_bad_input_is_named(name):
         b.score(np.zeros((2, 2)), ["a"])
     with pytest.raises(ValueError, match="unknown back-end"):
         make_backend("svm")
+
+
+def test_layers_backend_sums_the_log_distances_of_one_gaussian_per_block():
+    from sklearn.covariance import LedoitWolf
+
+    from audioanom.machines.backends import LayerGaussianBackend
+
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=(40, 7)) * np.arange(1, 8)
+    test = rng.normal(size=(5, 7)) * 2
+    b = make_backend("layers", blocks=(3, 4)).fit(train, ["a"] * 40)
+    expected = np.log(LedoitWolf().fit(train[:, :3]).mahalanobis(test[:, :3])) + np.log(
+        LedoitWolf().fit(train[:, 3:]).mahalanobis(test[:, 3:])
+    )
+    np.testing.assert_allclose(b.score(test, ["a"] * 5), expected, rtol=1e-10)
+    # one block: the gauss back-end's ranking (the log of its distance)
+    one = LayerGaussianBackend((7,)).fit(train, ["a"] * 40).score(test, ["a"] * 5)
+    g = GaussianBackend().fit(train, ["a"] * 40).score(test, ["a"] * 5)
+    np.testing.assert_allclose(one, np.log(g), rtol=1e-10)
+    with pytest.raises(ValueError, match=r"blocks \(3, 3\) sum to 6"):
+        make_backend("layers", blocks=(3, 3)).fit(train, ["a"] * 40)
+    with pytest.raises(ValueError, match="block lengths must be >= 1"):
+        make_backend("layers", blocks=())

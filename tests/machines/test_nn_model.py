@@ -58,7 +58,7 @@ def test_default_config_is_the_paper_trunk_with_the_documented_shapes():
 
 
 @pytest.mark.parametrize("cls", [ComplexNet, MagnitudeNet])
-@pytest.mark.parametrize("pooling", ["time", "global"])
+@pytest.mark.parametrize("pooling", ["time", "stats", "global"])
 def test_output_shapes(cls, pooling):
     cfg = dataclasses.replace(TINY, pooling=pooling)
     out = _net(cls, cfg)(torch.randn(5, 2, F_BINS, 64))
@@ -67,6 +67,25 @@ def test_output_shapes(cls, pooling):
         assert out.mag.shape == out.cplx.shape == (5, 3)
     else:
         assert out.mag is None and out.cplx is None
+
+
+@pytest.mark.parametrize("cls", [ComplexNet, MagnitudeNet])
+def test_stats_pooling_is_the_mean_and_std_over_time_of_the_total_conv(cls):
+    """The "stats" embedding of the same weights: [time pooling, population std over time]
+    of the total convolution's output (read by a forward hook), per channel and frequency."""
+    cfg = dataclasses.replace(TINY, pooling="stats")
+    net = _net(cls, cfg)
+    seen = {}
+    net.total.register_forward_hook(lambda m, i, o: seen.update(t=o.detach().double()))
+    x = torch.randn(3, 2, F_BINS, 64)
+    e = net(x).embedding.double()
+    t = seen["t"]  # B, E, F'', T'
+    assert t.shape[-1] == 4  # 64 frames / 16: the std is over 4 time steps
+    mean = t.mean(dim=3).flatten(1)
+    std = (((t - t.mean(dim=3, keepdim=True)) ** 2).mean(dim=3).flatten(1) + 1e-6).sqrt()
+    assert cfg.embedding_dim == 2 * cfg.embedding_channels * cfg.branch_bins == e.shape[1]
+    torch.testing.assert_close(e[:, : e.shape[1] // 2], mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(e[:, e.shape[1] // 2 :], std, rtol=1e-4, atol=1e-5)
 
 
 def test_the_ablation_has_about_the_weights_of_the_complex_network():

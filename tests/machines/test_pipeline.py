@@ -113,7 +113,8 @@ def test_tables_equal_a_recomputation_from_the_score_csvs(clips, tmp_path):
     )
     ev = evaluate_all(clips, ["fan", "pump"], out_dir=out)
     assert any("fan/id_04: no normal training clips" in n for n in ev.notes)
-    methods = {method_name(v, b) for v in ("complex", "magnitude") for b in ("ce", "knn", "gauss")}
+    backends = ("ce", "knn", "gauss", "layers")
+    methods = {method_name(v, b) for v in ("complex", "magnitude") for b in backends}
     assert set(ev.scores["method"]) == methods | {"autoencoder", BASELINE_NAME}
     for method in set(ev.scores["method"]):
         csv = pd.read_csv(out / "scores" / f"{method_slug(method)}.csv")

@@ -113,3 +113,47 @@ def test_embeddings_of_a_clip_table(model, write_wav):
     # 126 frames: windows at 0 and 32, and one aligned to the end (62)
     assert res.embedding.shape == (2, TINY.embedding_dim) and res.n_windows.tolist() == [3, 3]
     assert res.take(np.array([1])).embedding.shape == (1, TINY.embedding_dim)
+
+
+def _band_stats_by_hand(power: np.ndarray, bands: int) -> np.ndarray:
+    """(C, F, T) power -> [mean_t, std_t] of log10 band means, in NumPy (float64)."""
+    edges = np.linspace(0, power.shape[1], bands + 1).astype(int)
+    banded = np.stack(
+        [power[:, a:b].mean(axis=1) for a, b in zip(edges, edges[1:], strict=False)], axis=1
+    )
+    lp = np.log10(banded + 1e-6)  # C, bands, T
+    return np.concatenate([lp.mean(axis=2).ravel(), lp.std(axis=2).ravel()])
+
+
+def test_layer_statistics_are_window_means_of_band_statistics_of_the_trunk(model):
+    """The trunk run block by block in float64 for every window alone, its output power (|z|^2
+    of complex channels, h^2 of real ones) pooled into bands by hand: the clip's layer
+    statistics are the mean over windows, the layers side by side."""
+    specs = clips_specs(n=2, frames=100, seed=7)
+    cfg = EmbedConfig(device="cpu", precision="fp32", threads=1, layers=(1, 2), bands=4)
+    res = embed_specs(model, specs, CLASSES, cfg)
+    m64 = copy.deepcopy(model).double().eval()
+    complex_trunk = isinstance(model, ComplexNet)
+    for i, spec in enumerate(specs):
+        per_window = []
+        for s in window_starts(spec.shape[-1], 64, 32).tolist():
+            x = torch.from_numpy(np.asarray(spec[None, ..., s : s + 64], np.float64))
+            h, rows = m64.normalise(x), []
+            with torch.no_grad():
+                for block in m64.trunk[:2]:
+                    h = block(h)
+                    a = h[0].numpy()
+                    c = a.shape[0] // 2
+                    power = a[:c] ** 2 + a[c:] ** 2 if complex_trunk else a**2
+                    rows.append(_band_stats_by_hand(power, 4))
+            per_window.append(np.concatenate(rows))
+        expected = np.mean(per_window, axis=0)
+        assert res.layer_stats.shape[1] == sum(res.layer_dims) == expected.size
+        np.testing.assert_allclose(res.layer_stats[i], expected, rtol=1e-4, atol=1e-4)
+    assert res.blocks == (TINY.embedding_dim, *res.layer_dims)
+    both = res.features("layers")
+    np.testing.assert_array_equal(both[:, : TINY.embedding_dim], res.embedding)
+    none = embed_specs(model, specs, CLASSES, EmbedConfig(device="cpu", layers=()))
+    assert none.layer_dims == () and none.features("layers").shape == res.embedding.shape
+    with pytest.raises(ValueError, match="the trunk has layers 1..5"):
+        embed_specs(model, specs, CLASSES, EmbedConfig(device="cpu", layers=(6,)))

@@ -78,23 +78,26 @@ def _weights(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def test_resume_after_a_crash_gives_the_same_result(data, tmp_path):
-    cfg = dataclasses.replace(BASE, patience=None, mixup_alpha=0.4)  # dropout and mixup on
-    full = train_model("complex", *data, TINY, cfg, checkpoint_dir=tmp_path / "a")
+def _crash_and_resume(data, cfg, checkpoint_dir, *, after):
+    """Interrupt a run after epoch ``after`` (its checkpoint says so), then resume it."""
 
     class Crash(RuntimeError):
         pass
 
-    def crash_after_two(epoch, row):
-        if epoch == 2:
+    def crash(epoch, row):
+        if epoch == after:
             raise Crash
 
     with pytest.raises(Crash):
-        train_model(
-            "complex", *data, TINY, cfg, checkpoint_dir=tmp_path / "b", callback=crash_after_two
-        )
-    assert torch.load(tmp_path / "b" / "last.pt", weights_only=True)["epoch"] == 2
-    resumed = train_model("complex", *data, TINY, cfg, checkpoint_dir=tmp_path / "b", resume=True)
+        train_model("complex", *data, TINY, cfg, checkpoint_dir=checkpoint_dir, callback=crash)
+    assert torch.load(checkpoint_dir / "last.pt", weights_only=True)["epoch"] == after
+    return train_model("complex", *data, TINY, cfg, checkpoint_dir=checkpoint_dir, resume=True)
+
+
+def test_resume_after_a_crash_gives_the_same_result(data, tmp_path):
+    cfg = dataclasses.replace(BASE, patience=None, mixup_alpha=0.4)  # dropout and mixup on
+    full = train_model("complex", *data, TINY, cfg, checkpoint_dir=tmp_path / "a")
+    resumed = _crash_and_resume(data, cfg, tmp_path / "b", after=2)
     a, b = _weights(full.model), _weights(resumed.model)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "best"]
@@ -129,6 +132,50 @@ def test_the_epoch_cap_is_reported_when_the_validation_loss_still_falls(data):
     with pytest.warns(UserWarning, match="epoch cap .* still improving"):
         res = train_model("complex", *data, TINY, cfg)
     assert res.stop_reason == "epoch cap" and res.best_epoch == 5
+
+
+def _plateau(epochs: int, lr_patience: int) -> TrainConfig:
+    """A rate high enough to reach a plateau within a few epochs of the tiny network."""
+    return dataclasses.replace(
+        BASE,
+        epochs=epochs,
+        patience=None,
+        lr=3e-2,
+        lr_schedule="plateau",
+        lr_factor=0.5,
+        lr_patience=lr_patience,
+        min_delta=0.05,
+    )
+
+
+def test_plateau_schedule_lowers_the_rate_after_epochs_without_improvement(data):
+    """The rate of every epoch, replayed by hand from the validation losses of the history:
+    halved after ``lr_patience`` epochs in a row that do not beat the best by ``min_delta``."""
+    cfg = _plateau(7, lr_patience=1)
+    res = train_model("complex", *data, TINY, cfg)
+    h = res.history
+    lr, best, bad, expected = cfg.lr, float("inf"), 0, []
+    for loss in h["val_loss"]:
+        expected.append(lr)
+        if loss < best - cfg.min_delta:
+            best, bad = loss, 0
+        else:
+            bad += 1
+            if bad > cfg.lr_patience:
+                lr, bad = lr * cfg.lr_factor, 0
+    assert h["lr"].tolist() == pytest.approx(expected)
+    assert h["lr"].iat[-1] < cfg.lr  # this run does reach a plateau
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        TrainConfig(lr_schedule="cosine")
+
+
+def test_resume_continues_the_schedule_exactly(data, tmp_path):
+    cfg = _plateau(5, lr_patience=0)
+    full = train_model("complex", *data, TINY, cfg, checkpoint_dir=tmp_path / "a")
+    resumed = _crash_and_resume(data, cfg, tmp_path / "b", after=3)
+    assert resumed.history["lr"].tolist() == full.history["lr"].tolist()
+    a, b = _weights(full.model), _weights(resumed.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_patience_without_validation_clips_is_refused(data):

@@ -102,7 +102,13 @@ def test_machine_notebooks_train_then_report_numbers_that_the_csvs_confirm(tmp_p
     summary = pd.read_csv(out / "training_summary.csv")
     assert {"complex net", "magnitude-only", "autoencoder"} <= set(summary["method"])
     headline = json.loads((out / "tables" / "headline.json").read_text())
-    wanted = {"complex net (gauss)", "magnitude-only (gauss)", "autoencoder", "log-mel Gaussian"}
+    wanted = {
+        "complex net (gauss)",
+        "complex net (layers)",
+        "magnitude-only (gauss)",
+        "autoencoder",
+        "log-mel Gaussian",
+    }
     assert wanted <= set(headline)
     for method in wanted:
         csv = pd.read_csv(out / "scores" / f"{method_slug(method)}.csv")
@@ -113,6 +119,13 @@ def test_machine_notebooks_train_then_report_numbers_that_the_csvs_confirm(tmp_p
             if g["label"].nunique() == 2
         ]
         assert headline[method]["auc"] == pytest.approx(sum(aucs) / len(aucs), abs=1e-9), method
+    proxies = pd.read_csv(out / "tables" / "validation_proxies.csv", index_col="method")
+    nets = [
+        f"{n} ({b})" for n in ("complex net", "magnitude-only") for b in ("knn", "gauss", "layers")
+    ]
+    assert list(proxies.index) == ["log-mel Gaussian", *nets]  # ce has no per-ID fit
+    assert list(proxies.columns) == ["other IDs", "added sound"]
+    assert ((proxies >= 0) & (proxies <= 1)).all().all()
     figures = {p.stem for p in (tmp_path / "figures").glob("*/*.png")}
     assert {"06_training_curves", "07_auc_per_id", "07_pauc_per_id"} <= figures
     if paths.real_data_required() or (paths.shared_data() / "fsdd").is_dir():

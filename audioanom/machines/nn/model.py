@@ -29,6 +29,7 @@ Architecture (every size a field of :class:`ComplexNetConfig`; paper symbols in 
         "channel": A = softmax_2Cb(FC(GAP [F_m, F_c]));  F_t = A [F_m, F_c] + [F_m, F_c]
     total conv: 1x1 Conv-BN-PReLU -> B, E, 9, 4
     pooling: "time": mean over time, frequency kept -> embedding (B, E * 9)
+             "stats": mean and standard deviation over time, frequency kept -> (B, 2 * E * 9)
              "global": mean over frequency and time (the paper) -> embedding (B, E)
     heads: Linear(GAP F_m), Linear(GAP F_c), Linear(embedding) -> logits (B, K) each
 
@@ -79,7 +80,7 @@ __all__ = [
 
 Pair = tuple[int, int]
 ATTENTION_MODES = ("branch", "channel")
-POOLING_MODES = ("time", "global")
+POOLING_MODES = ("time", "stats", "global")
 
 
 def _as_pair(value: int | Sequence[int], name: str) -> Pair:
@@ -216,9 +217,12 @@ class ComplexNetConfig:
 
     @property
     def embedding_dim(self) -> int:
-        """Length of the embedding: ``E * branch_bins`` (``pooling="time"``) or ``E``."""
+        """Length of the embedding: ``E * branch_bins`` (``pooling="time"``), twice that
+        (``"stats"``) or ``E`` (``"global"``)."""
         e = self.embedding_channels
-        return e * self.branch_bins if self.pooling == "time" else e
+        if self.pooling == "global":
+            return e
+        return e * self.branch_bins * (2 if self.pooling == "stats" else 1)
 
 
 class NetOutput(NamedTuple):
@@ -468,6 +472,10 @@ class _IdNetwork(nn.Module):
         """Total-conv output ``(B, E, F'', T')`` -> embedding ``(B, D)`` per ``pooling``."""
         if self.config.pooling == "time":
             return t.mean(dim=3).flatten(1)  # B, E * F''
+        if self.config.pooling == "stats":
+            mean = t.mean(dim=3)  # B, E, F''
+            std = (t - mean[..., None]).square().mean(dim=3).add(1e-6).sqrt()  # B, E, F''
+            return torch.cat([mean.flatten(1), std.flatten(1)], dim=1)  # B, 2 * E * F''
         return t.mean(dim=(2, 3))  # B, E
 
     def _fused_logits(self, e: Tensor, target: Tensor | None) -> Tensor:

@@ -1,0 +1,80 @@
+"""How an ID network is trained: :class:`TrainConfig` (the loop is
+:mod:`audioanom.machines.training`, whose module docstring describes every field's effect)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..runtime import PRECISIONS
+
+__all__ = ["LR_SCHEDULES", "RESULT_NEUTRAL", "TrainConfig"]
+
+#: Learning-rate schedules: ``"constant"``; ``"plateau"`` multiplies the rate by ``lr_factor``
+#: after ``lr_patience`` epochs without a better validation loss
+#: (:class:`torch.optim.lr_scheduler.ReduceLROnPlateau`, same ``min_delta`` as early stopping).
+LR_SCHEDULES = ("constant", "plateau")
+
+#: TrainConfig fields that change speed, not results: left out of signatures, so that a run may
+#: resume (or a saved model be reused) with another value.
+RESULT_NEUTRAL = ("loader_workers",)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How an ID network is trained (module docstring). ``epochs`` is a cap; ``patience``
+    epochs without a better validation loss stop the run (None: train all ``epochs``).
+    ``threads=None`` uses every core (shared among torchrun's processes). ``loader_workers``
+    processes read the training crops ahead of the steps (DataLoader workers; 0: the training
+    process reads them), which changes speed, not results. ``lr_schedule`` (:data:`LR_SCHEDULES`)
+    with ``lr_factor`` and ``lr_patience``: how the learning rate falls when the validation loss
+    stops improving (needs validation clips)."""
+
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    window_frames: int = 64
+    crops_per_clip: int = 4
+    val_fraction: float = 0.2
+    val_hop: int = 32
+    patience: int | None = 5
+    min_delta: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    mixup_alpha: float = 0.0
+    loader_workers: int = 0
+    lr_schedule: str = "constant"
+    lr_factor: float = 0.5
+    lr_patience: int = 2
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0.0 < self.lr_factor < 1.0 or self.lr_patience < 0:
+            raise ValueError(
+                f"need 0 < lr_factor < 1 and lr_patience >= 0, got {self.lr_factor}, "
+                f"{self.lr_patience}"
+            )
+        if self.loader_workers < 0:
+            raise ValueError(f"loader_workers must be >= 0, got {self.loader_workers}")
+        for name in ("epochs", "window_frames", "crops_per_clip", "val_hop"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be >= 2 (batch norm needs two windows)")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ValueError(
+                f"need lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
+            )
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1 or None, got {self.threads}")
+        if self.mixup_alpha < 0 or self.min_delta < 0:
+            raise ValueError(f"mixup_alpha and min_delta must be >= 0: {self}")
