@@ -196,6 +196,13 @@ class KnnBackend(Backend):
         return dist[:, -1]
 
 
+def _ledoit_wolf(x: np.ndarray, name: str, machine_id: str) -> LedoitWolf:
+    """A Ledoit-Wolf Gaussian fitted on one ID's training rows; ValueError under 2 rows."""
+    if x.shape[0] < 2:
+        raise ValueError(f"{name}: ID {machine_id} has {x.shape[0]} training clip; need 2 or more")
+    return LedoitWolf().fit(x)
+
+
 class GaussianBackend(Backend):
     """Squared Mahalanobis distance under a per-ID Gaussian with Ledoit-Wolf covariance."""
 
@@ -209,11 +216,7 @@ class GaussianBackend(Backend):
         return GaussianBackend()
 
     def _fit_id(self, x: np.ndarray, machine_id: str) -> None:
-        if x.shape[0] < 2:
-            raise ValueError(
-                f"gauss: ID {machine_id} has {x.shape[0]} training clip; need 2 or more"
-            )
-        self._models[machine_id] = LedoitWolf().fit(x)
+        self._models[machine_id] = _ledoit_wolf(x, self.name, machine_id)
 
     def _score_id(self, x: np.ndarray, machine_id: str) -> np.ndarray:
         return self._models[machine_id].mahalanobis(x)
@@ -248,11 +251,9 @@ class LayerGaussianBackend(Backend):
         return super().fit(features, ids)
 
     def _fit_id(self, x: np.ndarray, machine_id: str) -> None:
-        if x.shape[0] < 2:
-            raise ValueError(
-                f"layers: ID {machine_id} has {x.shape[0]} training clip; need 2 or more"
-            )
-        self._models[machine_id] = [LedoitWolf().fit(x[:, sl]) for sl in self._slices]
+        self._models[machine_id] = [
+            _ledoit_wolf(x[:, sl], self.name, machine_id) for sl in self._slices
+        ]
 
     def _score_id(self, x: np.ndarray, machine_id: str) -> np.ndarray:
         parts = [

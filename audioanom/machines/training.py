@@ -28,7 +28,8 @@ held out. After every epoch the model, in eval mode, sees every validation windo
 Training stops after ``patience`` epochs without an improvement of ``val_loss`` by more than
 ``min_delta`` and returns the best epoch's weights; ``epochs`` is only a cap, and a run that
 reaches it while the validation loss still improves says so (``stop_reason = "epoch cap"``,
-with a warning). ``patience`` needs validation clips: a ValueError says so when there are none.
+with a warning). ``patience`` and ``lr_schedule="plateau"`` need validation clips: a ValueError
+says so when there are none.
 
 Failures are loud: a loss that becomes NaN or Inf raises :class:`TrainingDiverged` naming the
 epoch and step (the initial weights are never returned silently); a checkpoint written for
@@ -273,6 +274,11 @@ def train_model(
             "early stopping (patience) needs validation clips, but there are none: raise "
             "val_fraction, give validation clips, or set patience=None"
         )
+    if config.lr_schedule == "plateau" and y_val.size == 0:
+        raise ValueError(
+            "lr_schedule='plateau' needs validation clips, but there are none: raise "
+            "val_fraction, give validation clips, or set lr_schedule='constant'"
+        )
     classes = tuple(str(c) for c in (classes if classes is not None else range(k)))
     if len(classes) != k:
         raise ValueError(f"{len(classes)} class names for {k} classes")
@@ -310,7 +316,7 @@ def train_model(
             model.to(memory_format=torch.channels_last)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         sched = None
-        if config.lr_schedule == "plateau" and has_val:
+        if config.lr_schedule == "plateau":
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 opt,
                 factor=config.lr_factor,

@@ -24,6 +24,7 @@ than "normal training clip".
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -172,6 +173,7 @@ def network_proxies(
     cfg = embed_config or EmbedConfig()
     groups = sorted({k.split("/", 1)[0] for k in result.classes})
     clips = clips[clips["group"].isin(groups)]
+    # every back-end sees the same clips and mixtures: embed each once (keys: paths, samples)
     cache: dict[str, object] = {}
 
     def clip_emb(table: pd.DataFrame):
@@ -182,7 +184,14 @@ def network_proxies(
         return cache[key]
 
     def wave_emb(waves: list[np.ndarray]):
-        return embed_specs(result.model, [complex_stft(w) for w in waves], result.classes, cfg)
+        digest = hashlib.blake2b(digest_size=16)
+        for w in waves:
+            digest.update(np.ascontiguousarray(w).tobytes())
+        key = digest.hexdigest()
+        if key not in cache:
+            specs = [complex_stft(w) for w in waves]
+            cache[key] = embed_specs(result.model, specs, result.classes, cfg)
+        return cache[key]
 
     frames = []
     for name in backends:

@@ -178,7 +178,7 @@ def test_resume_continues_the_schedule_exactly(data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_patience_without_validation_clips_is_refused(data):
+def test_patience_or_plateau_without_validation_clips_is_refused(data):
     train, y, _, _ = data
     with pytest.raises(ValueError, match="needs validation clips"):
         train_model("complex", train, y, [], [], TINY, BASE)
@@ -186,6 +186,8 @@ def test_patience_without_validation_clips_is_refused(data):
         "complex", train, y, [], [], TINY, dataclasses.replace(BASE, epochs=1, patience=None)
     )
     assert res.stop_reason == "no validation" and np.isnan(res.history["val_loss"]).all()
+    with pytest.raises(ValueError, match="'plateau' needs validation clips"):
+        train_model("complex", train, y, [], [], TINY, _plateau(1, lr_patience=0))
 
 
 def test_a_diverging_loss_names_the_epoch_and_step(data, monkeypatch):
