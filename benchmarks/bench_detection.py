@@ -95,18 +95,19 @@ def _summary(scores: pd.DataFrame) -> dict:
     }
 
 
-def _proxies(clips, groups, clip_features, wave_features, backend, seed) -> dict:
-    from audioanom.machines.validation import PROXIES, proxy_aucs
+#: The back-ends whose validation proxies are measured (``ce`` has no per-ID fit).
+PROXY_BACKENDS = ("gauss", "knn", "layers")
 
-    table = proxy_aucs(
-        clips,
-        groups,
-        clip_features=clip_features,
-        wave_features=wave_features,
-        backend=backend,
-        seed=seed,
-    )
-    return {p: float(table[p].mean()) for p in PROXIES}
+
+def _proxy_means(tables: list[pd.DataFrame], keys: tuple[str, ...]) -> dict:
+    """``{key: {proxy: mean AUC over the IDs}}``, one key per method of ``tables`` in order."""
+    from audioanom.machines.validation import proxy_summary
+
+    summary = proxy_summary(tables)
+    return {
+        k: {p: float(v) for p, v in row.items()}
+        for k, (_, row) in zip(keys, summary.iterrows(), strict=True)
+    }
 
 
 def run_variant(
@@ -118,10 +119,8 @@ def run_variant(
     precision: str = "auto",
 ) -> dict:
     """Train, score and validate one variant (runs in its own process)."""
-    from audioanom.machines.backends import make_backend
-    from audioanom.machines.features import complex_stft
     from audioanom.machines.pipeline import network_scores, train_network
-    from audioanom.machines.scoring import embed_specs
+    from audioanom.machines.validation import network_proxies
 
     clips = _clips(smoke)
     variant, config, tc = _configs(name, device, threads, smoke, precision)
@@ -130,22 +129,7 @@ def run_variant(
     res = train_network(clips, variant, None, tc, config, out_dir=out, log=lambda *a: None)
     t_train = time.perf_counter() - t0
     scores, emb, _ = network_scores(res, clips)
-    model, classes = res.model, res.classes
-    row_of = {p: i for i, p in enumerate(clips["path"].astype(str))}  # the clips already embedded
-    val = {}
-    for name in ("gauss", "knn", "layers"):
-        backend = make_backend(name, blocks=emb.blocks)
-        kind = backend.input
-        val[name] = _proxies(
-            clips,
-            None,
-            lambda t, kind=kind: emb.features(kind)[[row_of[str(p)] for p in t["path"]]],
-            lambda waves, kind=kind: embed_specs(
-                model, [complex_stft(w) for w in waves], classes
-            ).features(kind),
-            backend,
-            tc.seed,
-        )
+    val = _proxy_means([network_proxies(res, clips, PROXY_BACKENDS)], PROXY_BACKENDS)
     if embeddings:
         Path(embeddings).mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
@@ -175,19 +159,12 @@ def run_variant(
 
 def baseline(seed: int = 0, smoke: bool = False) -> dict:
     """The log-mel Gaussian on the test clips and on the validation proxies."""
-    from audioanom.machines.baselines import log_mel_stats, log_mel_stats_table
     from audioanom.machines.pipeline import baseline_scores
+    from audioanom.machines.validation import baseline_proxies
 
     clips = _clips(smoke)
-    val = _proxies(
-        clips,
-        None,
-        lambda t: log_mel_stats_table(t),
-        lambda waves: np.stack([log_mel_stats(w) for w in waves]),
-        "gauss",
-        seed,
-    )
-    return {"val": {"gauss": val}, "test": _summary(baseline_scores(clips))}
+    val = _proxy_means([baseline_proxies(clips, None, seed=seed)], ("gauss",))
+    return {"val": val, "test": _summary(baseline_scores(clips))}
 
 
 def _print(done: dict) -> None:
