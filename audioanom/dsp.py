@@ -12,7 +12,9 @@ claim of matching it:
   ValueError here (librosa only warns);
 * :func:`power_to_db` -- :func:`librosa.power_to_db` (``10 log10(max(amin, S) / ref)``);
 * :func:`trim` -- :func:`librosa.effects.trim`: leading and trailing frames whose RMS is more
-  than ``top_db`` below the loudest frame are cut.
+  than ``top_db`` below the loudest frame are cut;
+* :func:`speed_change` -- :func:`librosa.resample` (soxr, high quality) from ``factor * sr`` to
+  ``sr``: the signal played ``factor`` times as fast (pitch and tempo together).
 
 The complex network computes its STFT with ``torch.stft`` so that it runs on a GPU
 (:func:`audioanom.machines.features.complex_stft`, :func:`audioanom.machines.nn.stft_input`);
@@ -27,7 +29,15 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["check_signal", "mel_filterbank", "power_spectrogram", "power_to_db", "stft", "trim"]
+__all__ = [
+    "check_signal",
+    "mel_filterbank",
+    "power_spectrogram",
+    "power_to_db",
+    "speed_change",
+    "stft",
+    "trim",
+]
 
 PadMode = Literal["constant", "reflect"]
 
@@ -153,3 +163,18 @@ def trim(
         y, top_db=top_db, frame_length=frame_length, hop_length=hop_length
     )
     return out, (int(start), int(stop))
+
+
+def speed_change(x: np.ndarray, factor: float, sr: int) -> np.ndarray:
+    """The 1-D signal ``x`` (at ``sr``) played ``factor`` times as fast, at ``sr`` again:
+    :func:`librosa.resample` from ``factor * sr`` to ``sr`` (every frequency times ``factor``,
+    ``ceil(len(x) / factor)`` samples). float32. ValueError for ``factor <= 0`` or a
+    non-1-D, empty or non-finite signal."""
+    import librosa
+
+    if not factor > 0:
+        raise ValueError(f"speed factor must be > 0, got {factor}")
+    y = np.asarray(x, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all():
+        raise ValueError(f"expected a finite, non-empty 1-D signal, got shape {y.shape}")
+    return librosa.resample(y, orig_sr=factor * sr, target_sr=sr).astype(np.float32)

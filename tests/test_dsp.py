@@ -1,9 +1,17 @@
-"""audioanom.dsp: librosa's STFT, mel filterbank, dB and trimming behind checked wrappers."""
+"""audioanom.dsp: librosa's STFT, mel filterbank, dB, trimming and resampling behind checked
+wrappers."""
 
 import numpy as np
 import pytest
 
-from audioanom.dsp import mel_filterbank, power_spectrogram, power_to_db, stft, trim
+from audioanom.dsp import (
+    mel_filterbank,
+    power_spectrogram,
+    power_to_db,
+    speed_change,
+    stft,
+    trim,
+)
 
 SR = 16000
 EPS32 = float(np.finfo(np.float32).eps)
@@ -100,3 +108,28 @@ def test_trim_cuts_silence_at_both_ends_only():
     np.testing.assert_array_equal(y, x[start:stop])
     with pytest.raises(ValueError, match="silent"):
         trim(np.zeros(1000), top_db=40, frame_length=256, hop_length=64)
+
+
+@pytest.mark.parametrize(("factor", "freq"), [(1.25, 1250.0), (0.8, 800.0)])
+def test_speed_change_moves_a_sine_by_the_factor_and_shortens_it_by_its_inverse(factor, freq):
+    """A 1-kHz sine of 2 s played ``factor`` times as fast is a ``1000 factor`` Hz sine of
+    ``2 / factor`` s (by hand): its spectrum peaks there, to the resolution of the FFT."""
+    x = np.sin(2 * np.pi * 1000.0 * np.arange(2 * SR) / SR).astype(np.float32)
+    y = speed_change(x, factor, SR)
+    assert y.dtype == np.float32 and y.size == int(np.ceil(x.size / factor))
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(y.size)))
+    peak = np.argmax(spectrum) * SR / y.size
+    assert abs(peak - freq) <= SR / y.size
+    mid = y[y.size // 4 : 3 * y.size // 4]  # away from the resampler's edges
+    np.testing.assert_allclose(np.sqrt(np.mean(mid**2)), np.sqrt(0.5), rtol=1e-2)
+
+
+def test_speed_change_rejects_bad_factors_and_signals():
+    x = np.ones(100, np.float32)
+    for factor in (0.0, -1.0):
+        with pytest.raises(ValueError, match="speed factor"):
+            speed_change(x, factor, SR)
+    with pytest.raises(ValueError, match="1-D"):
+        speed_change(np.ones((2, 100)), 1.1, SR)
+    with pytest.raises(ValueError, match="finite"):
+        speed_change(np.full(100, np.nan), 1.1, SR)

@@ -20,7 +20,9 @@ as ``.npy`` files under :func:`audioanom.paths.cache_dir` ``/machine_features``,
 config, the file's resolved path, size and modification time (any change to the file or the
 config computes it anew). :func:`window_starts` and :func:`clip_windows` cut a clip's STFT into
 the 64-frame windows the network is trained on, the last window aligned to the clip's end so
-that every frame is covered.
+that every frame is covered. :func:`speed_stft_table` does the same for each clip played
+``factor`` times as fast (:func:`audioanom.dsp.speed_change`), the extra classes of a training
+with speed classes (:func:`audioanom.machines.training.train_clips_network`).
 
 Log-mel vectors (input of the DCASE 2020 Task 2 autoencoder baseline)
 ---------------------------------------------------------------------
@@ -57,7 +59,7 @@ import torch
 
 from .. import paths
 from ..audio import AudioError, read_audio
-from ..dsp import check_signal, mel_filterbank, power_spectrogram, power_to_db
+from ..dsp import check_signal, mel_filterbank, power_spectrogram, power_to_db, speed_change
 
 __all__ = [
     "FEATURE_CACHE_VERSION",
@@ -72,6 +74,8 @@ __all__ = [
     "id_mean_spectra",
     "complex_stft",
     "log_mel",
+    "SpeedStftConfig",
+    "speed_stft_table",
     "stack_frames",
     "stft_table",
     "vectors_table",
@@ -425,6 +429,46 @@ def stft_table(
     """
     return _cached_table(
         clips, "stft", config, clip_stft, config, cache, cache_root, lazy, progress
+    )
+
+
+@dataclass(frozen=True)
+class SpeedStftConfig:
+    """The STFT ``stft`` of a clip played ``factor`` times as fast (``factor > 0``, not 1: that
+    is the clip itself)."""
+
+    factor: float
+    stft: StftConfig = StftConfig()
+
+    def __post_init__(self) -> None:
+        if not self.factor > 0 or self.factor == 1:
+            raise ValueError(f"speed factor must be > 0 and not 1, got {self.factor}")
+
+
+def _speed_stft(path: str | Path, config: SpeedStftConfig) -> np.ndarray:
+    x, sr = read_audio(path, expected_sr=config.stft.sample_rate)
+    try:
+        return complex_stft(speed_change(x, config.factor, sr), config.stft)
+    except ValueError as err:
+        raise AudioError(path, str(err)) from err
+
+
+def speed_stft_table(
+    clips: pd.DataFrame | Sequence[str | Path],
+    factor: float,
+    config: StftConfig = StftConfig(),
+    *,
+    cache: bool = True,
+    cache_root: str | Path | None = None,
+    lazy: bool = False,
+    progress: bool = False,
+) -> list[np.ndarray]:
+    """:func:`stft_table` of every clip played ``factor`` times as fast
+    (:func:`audioanom.dsp.speed_change`: every frequency times ``factor``, ``1 / factor`` the
+    frames), cached the same way under its own key. Returns a list of ``(2, F, T')`` arrays."""
+    key = SpeedStftConfig(float(factor), config)
+    return _cached_table(
+        clips, "stft_speed", key, _speed_stft, key, cache, cache_root, lazy, progress
     )
 
 

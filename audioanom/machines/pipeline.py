@@ -253,10 +253,13 @@ def train_network(
     resume: bool = True,
     progress: bool = False,
     log=print,
+    speed_classes: Sequence[float] = (),
 ) -> TrainResult:
     """Train (or reuse) one ``variant`` network on the normal training clips of the machine
     types ``groups`` (None: all). With ``out_dir`` it checkpoints into
-    ``models/<variant>/<scope_name>/`` and saves ``model.pt`` there.
+    ``models/<variant>/<scope_name>/`` and saves ``model.pt`` there. ``speed_classes``: sped-up
+    and slowed-down copies of the clips as extra classes
+    (:func:`audioanom.machines.training.train_clips_network`; none by default).
 
     ``resume=True``: a finished ``model.pt`` trained on the same clips with the same settings
     is returned as it is, an interrupted run continues; a model or checkpoint of other settings
@@ -273,6 +276,8 @@ def train_network(
         "model_config": dataclasses.asdict(config),
         "train_clips": _paths_digest(training_clips(clips, groups)),
     }
+    if speed_classes:  # only when used: models saved before the option stay valid
+        want["speed_classes"] = [float(f) for f in speed_classes]
     want = json.loads(json.dumps(want, default=str))
     if folder is not None and resume and (folder / "model.pt").is_file():
         result, extra = load_trained(folder / "model.pt")
@@ -281,7 +286,12 @@ def train_network(
         if current_dist().is_main:
             log(f"{folder / 'model.pt'}: trained with other settings or clips; training anew")
         resume = False  # its checkpoint belongs to that other run too
-    kwargs = {"groups": groups, "checkpoint_dir": folder, "progress": progress}
+    kwargs = {
+        "groups": groups,
+        "checkpoint_dir": folder,
+        "progress": progress,
+        "speed_classes": speed_classes,
+    }
     try:
         result = train_clips_network(clips, variant, config, train_config, resume=resume, **kwargs)
     except CheckpointMismatch as err:

@@ -76,7 +76,13 @@ from ..runtime import (
     use_channels_last,
 )
 from .checkpoints import CHECKPOINT_FORMAT, config_json, cpu_state, data_digest, load_checkpoint
-from .features import StftConfig, require_windows, stft_table, window_starts
+from .features import (
+    StftConfig,
+    require_windows,
+    speed_stft_table,
+    stft_table,
+    window_starts,
+)
 from .nn import ComplexNet, ComplexNetConfig, MagnitudeNet
 from .training_config import LR_SCHEDULES, RESULT_NEUTRAL, TrainConfig
 from .training_data import (
@@ -534,12 +540,19 @@ def train_clips_network(
     resume: bool = False,
     progress: bool = False,
     callback: Callable[[int, dict], None] | None = None,
+    speed_classes: Sequence[float] = (),
 ) -> TrainResult:
     """Train a network on the normal training clips of the machine types ``groups`` (None:
     every type in ``clips``): classes are their (type, ID) keys (:func:`class_key`),
     ``model_config.n_classes`` is set to their number. ``specs_fn(table)`` computes the STFTs
     (default: :func:`audioanom.machines.features.stft_table` with ``stft_config``, cached).
-    ValueError when there are no training clips or fewer than two classes."""
+    ValueError when there are no training clips or fewer than two classes.
+
+    ``speed_classes``: for each factor ``f``, every clip of the split played ``f`` times as
+    fast (:func:`audioanom.machines.features.speed_stft_table`) as a class of its own, named
+    ``"<type>/<id>@x<f>"`` after the real classes (Giri et al., DCASE 2020, make classes from
+    pitch-shifted and time-stretched copies): a harder task for the embedding. A copy lands on
+    the side of the split its clip is on, so held-out clips stay unseen in every form."""
     stft_config = stft_config if stft_config is not None else StftConfig()
     train_all = training_clips(clips, groups)
     if train_all.empty:
@@ -554,24 +567,44 @@ def train_clips_network(
         raise ValueError(
             f"STFT gives {stft_config.n_bins} bins, the network expects {model_config.n_bins}"
         )
-    model_config = dataclasses.replace(model_config, n_classes=len(mapping))
+    factors = [float(f) for f in speed_classes]
+    if len(set(factors)) != len(factors) or any(not f > 0 or f == 1 for f in factors):
+        raise ValueError(f"speed_classes must be distinct factors > 0 and not 1, got {factors}")
+    if factors and specs_fn is not None:
+        raise ValueError("speed_classes need the clips' audio: not with specs_fn")
     train, val = split_train_val(train_all, config.val_fraction, config.seed)
+    files = train_all["path"].tolist()
+    labels = class_keys(train_all).map(mapping).to_numpy(dtype=np.int64)
+    classes = list(mapping)
     with main_first(current_dist()):  # several ranks: rank 0 fills the STFT cache
         if specs_fn is None:
             specs = stft_table(train_all, stft_config, lazy=True, progress=progress)
         else:
             specs = specs_fn(train_all)
-    require_windows(specs, train_all["path"].tolist(), config.window_frames)
-    labels = class_keys(train_all).map(mapping).to_numpy(dtype=np.int64)
+        copies = [
+            speed_stft_table(train_all, f, stft_config, lazy=True, progress=progress)
+            for f in factors
+        ]
+    require_windows(specs, files, config.window_frames)
+    train_specs, val_specs = [specs[i] for i in train.index], [specs[i] for i in val.index]
+    y_train, y_val = [labels[train.index]], [labels[val.index]]
+    for j, (f, fast) in enumerate(zip(factors, copies, strict=True), start=1):
+        require_windows(fast, [f"{p} (x{f:g})" for p in files], config.window_frames)
+        train_specs += [fast[i] for i in train.index]
+        val_specs += [fast[i] for i in val.index]
+        y_train.append(labels[train.index] + j * len(mapping))
+        y_val.append(labels[val.index] + j * len(mapping))
+        classes += [f"{k}@x{f:g}" for k in mapping]
+    model_config = dataclasses.replace(model_config, n_classes=len(classes))
     return train_model(
         variant,
-        [specs[i] for i in train.index],
-        labels[train.index],
-        [specs[i] for i in val.index],
-        labels[val.index],
+        train_specs,
+        np.concatenate(y_train),
+        val_specs,
+        np.concatenate(y_val),
         model_config,
         config,
-        classes=list(mapping),
+        classes=classes,
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         progress=progress,

@@ -287,3 +287,32 @@ def test_crops_from_cached_arrays_equal_crops_from_arrays(tmp_path):
     got = crop_batch(lazy, clip_idx, starts, 8)  # runs of one clip read it once
     for b, (c, s) in enumerate(zip(clip_idx, starts, strict=True)):
         np.testing.assert_array_equal(got[b], arrays[c][:, :, s : s + 8])
+
+
+def test_speed_stft_of_a_bin_sine_peaks_at_the_scaled_bin_and_is_cached(
+    tmp_path, write_wav, monkeypatch
+):
+    """A 1-kHz sine (bin 64 of 513) played 1.25 times as fast is a 1,250-Hz sine (bin 80) with
+    1 / 1.25 the samples (by hand); the second call reads the cache, not the file."""
+    x = 0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(3 * SR) / SR)
+    path = write_wav("sine.wav", x)
+    root = tmp_path / "cache"
+    (fast,) = mf.speed_stft_table([path], 1.25, cache_root=root)
+    n = int(np.ceil(3 * SR / 1.25))
+    assert fast.shape == (2, 513, 1 + n // 512) and fast.dtype == np.float32
+    mag = np.hypot(fast[0], fast[1])[:, 5:-5]  # interior frames
+    assert (mag.argmax(axis=0) == 80).all()
+    (plain,) = mf.stft_table([path], cache_root=root)
+    assert (np.hypot(plain[0], plain[1])[:, 5:-5].argmax(axis=0) == 64).all()
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("the cached copy was computed again")
+
+    monkeypatch.setattr(mf, "read_audio", no_read)
+    (again,) = mf.speed_stft_table([path], 1.25, cache_root=root, lazy=True)
+    np.testing.assert_array_equal(np.asarray(again), fast)
+    assert len(list((root / "machine_features" / "stft_speed").rglob("*.npy"))) == 1
+    with pytest.raises(ValueError, match="not 1"):
+        mf.SpeedStftConfig(1.0)
+    with pytest.raises(ValueError, match="> 0"):
+        mf.speed_stft_table([path], -2.0, cache_root=root)

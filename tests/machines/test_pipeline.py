@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 from sklearn.metrics import roc_auc_score
 
+from audioanom.audio import AudioError
 from audioanom.datasets import load_dcase2020
 from audioanom.machines.baselines import BASELINE_NAME
 from audioanom.machines.pipeline import (
@@ -153,6 +154,25 @@ def test_saved_models_are_reused_only_when_they_match(clips, tmp_path):
     )
     assert len(lines) == 1 and "other settings or clips; training anew" in lines[0]
     assert c.config.lr == 2e-3
+    sped = [
+        train_network(
+            clips,
+            "complex",
+            ["fan"],
+            other,
+            TINY,
+            out_dir=out,
+            scope_name="fan",
+            log=lines.append,
+            speed_classes=(0.8,),
+        )
+        for _ in range(2)
+    ]  # speed classes are another training: trained anew once, then reused
+    assert len(lines) == 2 and "training anew" in lines[1]
+    assert sped[0].classes == ("fan/id_00", "fan/id_02", "fan/id_00@x0.8", "fan/id_02@x0.8")
+    assert sped[1].signature == sped[0].signature != c.signature
+    with pytest.raises(AudioError, match=r"00000000\.wav \(x1\.25\): too short"):
+        train_network(clips, "complex", ["fan"], TC, TINY, speed_classes=(1.25,))  # 2.2 -> 1.76 s
     (out / "models" / "complex" / "fan" / "model.pt").write_bytes(b"garbage")
     with pytest.raises(ValueError, match=r"model\.pt: unreadable checkpoint"):
         train_network(clips, "complex", ["fan"], TC, TINY, out_dir=out, scope_name="fan")

@@ -320,3 +320,73 @@ def test_crop_batches_are_the_crops_in_order(data):
     for row, (c, s) in enumerate(zip(clip_idx, starts, strict=True)):
         np.testing.assert_array_equal(x[row], specs[c][:, :, s : s + 8])
     np.testing.assert_array_equal(np.concatenate([g[1] for g in got]), clip_idx)
+
+
+def test_speed_classes_are_copies_on_the_same_side_of_the_split(tmp_path, monkeypatch, write_wav):
+    """Each factor adds one class per real class; a clip's copies land on its side of the split
+    (held-out clips stay unseen in every form) and have 1 / factor its samples (by hand)."""
+    from audioanom.machines import training
+    from audioanom.machines.features import StftConfig
+
+    monkeypatch.setenv("AUDIOANOM_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    n_samples = 16000
+    clips = pd.DataFrame(
+        {
+            "path": [
+                str(write_wav(f"c{i}.wav", 0.1 * rng.standard_normal(n_samples))) for i in range(10)
+            ],
+            "group": ["fan"] * 10,
+            "id": ["id_00", "id_02"] * 5,
+            "label": ["normal"] * 10,
+            "split": ["train"] * 10,
+        }
+    )
+    runs = []
+    monkeypatch.setattr(training, "train_model", lambda *a, **kw: runs.append((a, kw)))
+    stft = StftConfig(n_fft=256, hop_length=128)
+    training.train_clips_network(clips, "complex", TINY, BASE, stft_config=stft)
+    training.train_clips_network(
+        clips, "complex", TINY, BASE, stft_config=stft, speed_classes=(0.8, 1.25)
+    )
+    (plain, _), (sped, kw) = runs
+    _, tr0, y0, va0, yv0, cfg0, _ = plain
+    _, tr, y, va, yv, cfg, _ = sped
+    assert runs[0][1]["classes"] == ["fan/id_00", "fan/id_02"] and cfg0.n_classes == 2
+    assert kw["classes"] == [
+        "fan/id_00",
+        "fan/id_02",
+        "fan/id_00@x0.8",
+        "fan/id_02@x0.8",
+        "fan/id_00@x1.25",
+        "fan/id_02@x1.25",
+    ]
+    assert cfg.n_classes == 6
+    n_tr, n_va = len(tr0), len(va0)
+    assert (n_tr, n_va) == (8, 2) and len(tr) == 3 * n_tr and len(va) == 3 * n_va
+    np.testing.assert_array_equal(y, np.concatenate([y0, y0 + 2, y0 + 4]))
+    np.testing.assert_array_equal(yv, np.concatenate([yv0, yv0 + 2, yv0 + 4]))
+    for a, b in zip(va[:n_va], va0, strict=True):  # the real held-out clips are the same
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for k, factor in enumerate((0.8, 1.25), start=1):
+        frames = 1 + int(np.ceil(n_samples / factor)) // 128
+        assert {s.shape for s in tr[k * n_tr : (k + 1) * n_tr]} == {(2, 129, frames)}
+    # the copy of a held-out clip is the held-out clip sped up: same spectrum, moved
+    slow = np.hypot(*np.asarray(va[n_va])).mean(axis=1)
+    orig = np.hypot(*np.asarray(va0[0])).mean(axis=1)
+    assert slow.shape == orig.shape and not np.allclose(slow, orig)
+    for bad in ((1.0,), (0.9, 0.9), (-1.0,)):
+        with pytest.raises(ValueError, match="speed_classes"):
+            training.train_clips_network(
+                clips, "complex", TINY, BASE, stft_config=stft, speed_classes=bad
+            )
+    with pytest.raises(ValueError, match="specs_fn"):
+        training.train_clips_network(
+            clips,
+            "complex",
+            TINY,
+            BASE,
+            stft_config=stft,
+            specs_fn=lambda t: [],
+            speed_classes=(1.1,),
+        )
