@@ -20,8 +20,8 @@ as ``.npy`` files under :func:`audioanom.paths.cache_dir` ``/machine_features``,
 config, the file's resolved path, size and modification time (any change to the file or the
 config computes it anew). :func:`window_starts` and :func:`clip_windows` cut a clip's STFT into
 the 64-frame windows the network is trained on, the last window aligned to the clip's end so
-that every frame is covered. :func:`speed_stft_table` does the same for each clip played
-``factor`` times as fast (:func:`audioanom.dsp.speed_change`), the extra classes of a training
+that every frame is covered. :func:`stft_table` with ``speed`` does the same for each clip played
+``speed`` times as fast (:func:`audioanom.dsp.speed_change`), the extra classes of a training
 with speed classes (:func:`audioanom.machines.training.train_clips_network`).
 
 Log-mel vectors (input of the DCASE 2020 Task 2 autoencoder baseline)
@@ -75,7 +75,6 @@ __all__ = [
     "complex_stft",
     "log_mel",
     "SpeedStftConfig",
-    "speed_stft_table",
     "stack_frames",
     "stft_table",
     "vectors_table",
@@ -187,11 +186,16 @@ def complex_stft(x: np.ndarray, config: StftConfig = StftConfig()) -> np.ndarray
     return np.stack([z.real, z.imag])  # 2, F, T float32 (faster than a torch permute copy)
 
 
-def clip_stft(path: str | Path, config: StftConfig = StftConfig()) -> np.ndarray:
+def clip_stft(
+    path: str | Path, config: StftConfig = StftConfig(), speed: float | None = None
+) -> np.ndarray:
     """Read one file (:func:`audioanom.audio.read_audio`, rate must be ``config.sample_rate``)
-    and return its :func:`complex_stft` ``(2, F, T)``; AudioError names a bad file."""
+    and return its :func:`complex_stft` ``(2, F, T)``; AudioError names a bad file. ``speed``:
+    the STFT of the clip played that many times as fast (:func:`audioanom.dsp.speed_change`)."""
     x, _ = read_audio(path, expected_sr=config.sample_rate)
     try:
+        if speed is not None:
+            x = speed_change(x, speed, config.sample_rate)
         return complex_stft(x, config)
     except ValueError as err:  # e.g. a clip shorter than one FFT frame
         raise AudioError(path, str(err)) from err
@@ -415,6 +419,7 @@ def stft_table(
     clips: pd.DataFrame | Sequence[str | Path],
     config: StftConfig = StftConfig(),
     *,
+    speed: float | None = None,
     cache: bool = True,
     cache_root: str | Path | None = None,
     lazy: bool = False,
@@ -426,16 +431,25 @@ def stft_table(
     calls load it. ``lazy=True`` (with the cache) returns :class:`CachedArray` entries, read
     only when used, so that memory stays flat for the full data set (one 10-s clip is 1.3 MB,
     a development set 4,000+ clips). Returns a list of ``(2, F, T)`` arrays.
+
+    ``speed``: every clip played ``speed`` times as fast (:func:`audioanom.dsp.speed_change`:
+    every frequency times ``speed``, ``1 / speed`` the frames), cached under its own key
+    (:class:`SpeedStftConfig`).
     """
+    if speed is None:
+        return _cached_table(
+            clips, "stft", config, clip_stft, config, cache, cache_root, lazy, progress
+        )
+    key = SpeedStftConfig(float(speed), config)
     return _cached_table(
-        clips, "stft", config, clip_stft, config, cache, cache_root, lazy, progress
+        clips, "stft_speed", key, _speed_stft, key, cache, cache_root, lazy, progress
     )
 
 
 @dataclass(frozen=True)
 class SpeedStftConfig:
     """The STFT ``stft`` of a clip played ``factor`` times as fast (``factor > 0``, not 1: that
-    is the clip itself)."""
+    is the clip itself): the cache key of :func:`stft_table` with ``speed``."""
 
     factor: float
     stft: StftConfig = StftConfig()
@@ -446,30 +460,7 @@ class SpeedStftConfig:
 
 
 def _speed_stft(path: str | Path, config: SpeedStftConfig) -> np.ndarray:
-    x, sr = read_audio(path, expected_sr=config.stft.sample_rate)
-    try:
-        return complex_stft(speed_change(x, config.factor, sr), config.stft)
-    except ValueError as err:
-        raise AudioError(path, str(err)) from err
-
-
-def speed_stft_table(
-    clips: pd.DataFrame | Sequence[str | Path],
-    factor: float,
-    config: StftConfig = StftConfig(),
-    *,
-    cache: bool = True,
-    cache_root: str | Path | None = None,
-    lazy: bool = False,
-    progress: bool = False,
-) -> list[np.ndarray]:
-    """:func:`stft_table` of every clip played ``factor`` times as fast
-    (:func:`audioanom.dsp.speed_change`: every frequency times ``factor``, ``1 / factor`` the
-    frames), cached the same way under its own key. Returns a list of ``(2, F, T')`` arrays."""
-    key = SpeedStftConfig(float(factor), config)
-    return _cached_table(
-        clips, "stft_speed", key, _speed_stft, key, cache, cache_root, lazy, progress
-    )
+    return clip_stft(path, config.stft, config.factor)
 
 
 # --------------------------------------------------------------------------------------------

@@ -79,7 +79,6 @@ from .checkpoints import CHECKPOINT_FORMAT, config_json, cpu_state, data_digest,
 from .features import (
     StftConfig,
     require_windows,
-    speed_stft_table,
     stft_table,
     window_starts,
 )
@@ -549,10 +548,11 @@ def train_clips_network(
     ValueError when there are no training clips or fewer than two classes.
 
     ``speed_classes``: for each factor ``f``, every clip of the split played ``f`` times as
-    fast (:func:`audioanom.machines.features.speed_stft_table`) as a class of its own, named
-    ``"<type>/<id>@x<f>"`` after the real classes (Giri et al., DCASE 2020, make classes from
-    pitch-shifted and time-stretched copies): a harder task for the embedding. A copy lands on
-    the side of the split its clip is on, so held-out clips stay unseen in every form."""
+    fast (:func:`audioanom.machines.features.stft_table` with ``speed=f``) as a class of its
+    own, named ``"<type>/<id>@x<f>"`` after the real classes (Giri et al., DCASE 2020, make
+    classes from pitch-shifted and time-stretched copies): a harder task for the embedding. A
+    copy lands on the side of the split its clip is on, so held-out clips stay unseen in every
+    form."""
     stft_config = stft_config if stft_config is not None else StftConfig()
     train_all = training_clips(clips, groups)
     if train_all.empty:
@@ -582,7 +582,7 @@ def train_clips_network(
         else:
             specs = specs_fn(train_all)
         copies = [
-            speed_stft_table(train_all, f, stft_config, lazy=True, progress=progress)
+            stft_table(train_all, stft_config, speed=f, lazy=True, progress=progress)
             for f in factors
         ]
     require_windows(specs, files, config.window_frames)

@@ -297,7 +297,7 @@ def test_speed_stft_of_a_bin_sine_peaks_at_the_scaled_bin_and_is_cached(
     x = 0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(3 * SR) / SR)
     path = write_wav("sine.wav", x)
     root = tmp_path / "cache"
-    (fast,) = mf.speed_stft_table([path], 1.25, cache_root=root)
+    (fast,) = mf.stft_table([path], speed=1.25, cache_root=root)
     n = int(np.ceil(3 * SR / 1.25))
     assert fast.shape == (2, 513, 1 + n // 512) and fast.dtype == np.float32
     mag = np.hypot(fast[0], fast[1])[:, 5:-5]  # interior frames
@@ -309,10 +309,10 @@ def test_speed_stft_of_a_bin_sine_peaks_at_the_scaled_bin_and_is_cached(
         raise AssertionError("the cached copy was computed again")
 
     monkeypatch.setattr(mf, "read_audio", no_read)
-    (again,) = mf.speed_stft_table([path], 1.25, cache_root=root, lazy=True)
+    (again,) = mf.stft_table([path], speed=1.25, cache_root=root, lazy=True)
     np.testing.assert_array_equal(np.asarray(again), fast)
     assert len(list((root / "machine_features" / "stft_speed").rglob("*.npy"))) == 1
     with pytest.raises(ValueError, match="not 1"):
         mf.SpeedStftConfig(1.0)
     with pytest.raises(ValueError, match="> 0"):
-        mf.speed_stft_table([path], -2.0, cache_root=root)
+        mf.stft_table([path], speed=-2.0, cache_root=root)
