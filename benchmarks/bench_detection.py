@@ -62,6 +62,10 @@ CHANGES: dict[str, dict] = {
     "paper": {"preset": "paper"},
     # copies of every clip played 2 % slower and 2 % faster as 32 extra classes (Giri et al. 2020)
     "speed-classes": {"speed_classes": (0.98, 1.02)},
+    # the branch convolutions keep the bottleneck's 17 frequency bands (stride 1, not 2): an
+    # embedding with twice the frequency resolution (17 x 32 = 544 values, or 17 x 16 = 272)
+    "fine-bands": {"model": {"branch_stride": (1, 1)}},
+    "fine-bands-e16": {"model": {"branch_stride": (1, 1), "embedding_channels": 16}},
 }
 
 
