@@ -424,7 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="score every clip with trained models; per-ID AUC/pAUC")
     _add_machine_arguments(p, score=True)
-    p.add_argument("--hop", type=int, default=32, help="frames between scoring windows")
+    p.add_argument(
+        "--hop",
+        type=int,
+        default=None,
+        help="frames between scoring windows (default: the network's window_hop, 32)",
+    )
     p.add_argument(
         "--backend",
         default="ce,knn,gauss,layers",

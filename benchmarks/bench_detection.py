@@ -44,6 +44,7 @@ CONSTANT_30 = {"epochs": 30, "lr_schedule": "constant", "patience": 5}
 #: One or two changes from the current default each (``preset``: a size of
 #: :data:`audioanom.machines.pipeline.MODEL_PRESETS`; ``variant``: complex or magnitude). The
 #: rows after ``constant-30`` change that older training, as they were measured.
+HOP256 = {"hop_length": 256, "window_frames": 128, "window_hop": 64}
 CHANGES: dict[str, dict] = {
     "default": {},
     "magnitude": {"variant": "magnitude"},
@@ -66,6 +67,15 @@ CHANGES: dict[str, dict] = {
     # embedding with twice the frequency resolution (17 x 32 = 544 values, or 17 x 16 = 272)
     "fine-bands": {"model": {"branch_stride": (1, 1)}},
     "fine-bands-e16": {"model": {"branch_stride": (1, 1), "embedding_channels": 16}},
+    # twice the frame rate (hop 256 = 16 ms, 62.5 frames/s) with the same 2-s windows: a
+    # 15-24 Hz rattle (fan imbalance) is resolved in time, not only between 32-ms frames
+    "hop256": {"model": HOP256},
+    "hop256-seed1": {"model": HOP256, "train": {"seed": 1}},
+    "hop256-seed2": {"model": HOP256, "train": {"seed": 2}},
+    # twice the frequency resolution (n_fft 2048: 7.8-Hz bins, 1,025 of them), same hop and
+    # windows: sidebands of a 15-24 Hz rattle around the fan's tones fall in bins of their own;
+    # the branches stride 4 in frequency, so the embedding keeps 9 bands (288 values)
+    "nfft2048": {"model": {"n_fft": 2048, "branch_stride": (4, 1)}},
 }
 
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -119,16 +120,19 @@ def fsdd_id_task(
         clips = pd.concat([train, clips[~is_train]]).sort_index().reset_index(drop=True)
     frames, histories, accuracy = [], {}, {}
     embed = EmbedConfig(device=train_config.device, precision=train_config.precision)
+    specs_fn = functools.partial(
+        fsdd_specs, min_frames=config.window_frames, stft_config=config.stft
+    )
     for v in variants:
         res = train_clips_network(
-            clips, v, config, train_config, specs_fn=fsdd_specs, progress=progress
+            clips, v, config, train_config, specs_fn=specs_fn, progress=progress
         )
         s, _, _ = network_scores(
             res,
             clips,
             backends=backends,
             embed_config=embed,
-            specs_fn=fsdd_specs,
+            specs_fn=specs_fn,
             progress=progress,
         )
         frames.append(s)

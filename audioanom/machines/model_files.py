@@ -57,7 +57,15 @@ def load_trained(path: str | Path, *, device: str = "cpu") -> tuple[TrainResult,
         model_config = ComplexNetConfig(**json.loads(blob["model_config"]))
         model = build_network(blob["variant"], model_config)
         model.load_state_dict(blob["state_dict"])
-        train_config = TrainConfig(**json.loads(blob["train_config"]))
+        train_fields = json.loads(blob["train_config"])
+        # files written before the window length moved to the network's config kept a copy
+        legacy_window = train_fields.pop("window_frames", model_config.window_frames)
+        if legacy_window != model_config.window_frames:
+            raise ValueError(
+                f"trained on windows of {legacy_window} frames, but its network config says "
+                f"{model_config.window_frames}"
+            )
+        train_config = TrainConfig(**train_fields)
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
         raise ValueError(f"{path}: damaged model file ({type(err).__name__}: {err})") from err
     dev = resolve_device(device)

@@ -1,6 +1,7 @@
 """The trained ID network as a front-end: clip embeddings and log-probabilities of whole clips.
 
-A clip is cut into the windows the network was trained on: 64 frames, every ``hop`` frames,
+A clip is cut into the windows the network was trained on: ``window_frames`` of its config
+(64), every ``hop`` frames (default: the config's ``window_hop``, 32),
 plus one window aligned to the clip's end when the last regular one stops short, so every frame
 is seen (:func:`audioanom.machines.features.window_starts`; 313 frames, hop 32: 9 windows). Each
 window runs through the network ON ITS OWN, with zero padding at its edges exactly as in
@@ -46,11 +47,12 @@ __all__ = ["ClipEmbeddings", "EmbedConfig", "embed_clips", "embed_specs"]
 
 @dataclass(frozen=True)
 class EmbedConfig:
-    """How clips are cut and run (module docstring). ``precision``/``device`` as
-    :func:`audioanom.runtime.resolve_precision`; ``threads=None`` uses every core."""
+    """How clips are cut and run (module docstring). The window length is the network's
+    (``ComplexNetConfig.window_frames``: the windows it was trained on); ``hop=None`` takes
+    its ``window_hop``. ``precision``/``device`` as :func:`audioanom.runtime.resolve_precision`;
+    ``threads=None`` uses every core."""
 
-    window: int = 64
-    hop: int = 32
+    hop: int | None = None
     batch_windows: int = 64
     device: str = "auto"
     precision: str = "auto"
@@ -60,8 +62,8 @@ class EmbedConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
-        if self.window < 1 or self.hop < 1 or self.batch_windows < 1 or self.bands < 1:
-            raise ValueError(f"window, hop, batch_windows and bands must be >= 1: {self}")
+        if (self.hop is not None and self.hop < 1) or self.batch_windows < 1 or self.bands < 1:
+            raise ValueError(f"hop, batch_windows and bands must be >= 1: {self}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.threads is not None and self.threads < 1:
@@ -124,16 +126,16 @@ def embed_specs(
     (module docstring). The model is put in eval mode; ValueError for a clip of the wrong
     shape or shorter than one window (naming the clip)."""
     cfg = model.config
+    window = cfg.window_frames  # the training windows
+    hop = cfg.window_hop if config.hop is None else config.hop
     for i, s in enumerate(specs):
         if s.ndim != 3 or s.shape[0] != 2 or s.shape[1] != cfg.n_bins:
             raise ValueError(f"clip {i}: expected a (2, {cfg.n_bins}, T) STFT, got {s.shape}")
-        if s.shape[2] < config.window:
-            raise ValueError(
-                f"clip {i}: {s.shape[2]} frames, shorter than one window of {config.window}"
-            )
+        if s.shape[2] < window:
+            raise ValueError(f"clip {i}: {s.shape[2]} frames, shorter than one window of {window}")
     if len(classes) != cfg.n_classes:
         raise ValueError(f"{len(classes)} class names for a network with {cfg.n_classes}")
-    starts = [window_starts(s.shape[-1], config.window, config.hop) for s in specs]
+    starts = [window_starts(s.shape[-1], window, hop) for s in specs]
     owner = np.concatenate([np.full(len(st), i) for i, st in enumerate(starts)] or [[]])
     owner = owner.astype(np.int64)
     flat = np.concatenate(starts or [[]]).astype(np.int64)
@@ -157,7 +159,7 @@ def embed_specs(
     with torch_threads(config.threads), torch.inference_mode(), taps:
         for b in tqdm(batches, desc="embed", unit="batch", disable=not progress):
             sl = slice(b, b + config.batch_windows)
-            x = crop_batch(specs, owner[sl], flat[sl], config.window)  # b, 2, F, window
+            x = crop_batch(specs, owner[sl], flat[sl], window)  # b, 2, F, window
             with autocast_context(device, precision):
                 out = model(torch.from_numpy(x).to(device))
             e = out.embedding.float().double().cpu().numpy()  # b, D
@@ -190,13 +192,17 @@ def embed_clips(
     progress: bool = False,
 ) -> ClipEmbeddings:
     """:func:`embed_specs` of every clip of a clip table, in row order (STFTs from the cache,
-    :func:`audioanom.machines.features.stft_table`, or ``specs_fn(clips)``)."""
+    :func:`audioanom.machines.features.stft_table` with the network's settings
+    ``model.config.stft``, or ``specs_fn(clips)``). ValueError when ``stft_config`` differs
+    from the network's."""
     if "path" not in clips.columns:
         raise ValueError("clip table lacks column 'path'")
     if specs_fn is not None:
         specs = specs_fn(clips)
     else:
-        cfg = stft_config if stft_config is not None else StftConfig()
+        cfg = model.config.stft
+        if stft_config is not None and stft_config != cfg:
+            raise ValueError(f"STFT settings {stft_config} differ from the network's {cfg}")
         specs = stft_table(clips, cfg, lazy=True, progress=progress)
-    require_windows(specs, clips["path"].tolist(), config.window)
+    require_windows(specs, clips["path"].tolist(), model.config.window_frames)
     return embed_specs(model, specs, classes, config, progress=progress)

@@ -270,6 +270,7 @@ def train_model(
     t_start = time.perf_counter()
     ctx = current_dist()
     k, n_bins = model_config.n_classes, model_config.n_bins
+    window = model_config.window_frames  # the windows the network is scored on too
     y_train = _check_inputs(train_specs, train_labels, k, n_bins, "training")
     y_val = _check_inputs(val_specs, val_labels, k, n_bins, "validation")
     if y_train.size == 0:
@@ -372,9 +373,7 @@ def train_model(
         while epoch <= config.epochs and not state["stopped"]:
             rng = np.random.default_rng([config.seed, epoch])
             torch.manual_seed(int(rng.integers(2**62)))  # dropout
-            clip_idx, starts = sample_crops(
-                n_frames, config.crops_per_clip, config.window_frames, rng
-            )
+            clip_idx, starts = sample_crops(n_frames, config.crops_per_clip, window, rng)
             mine = shard_indices(clip_idx.size, ctx)  # this rank's crops (all on one process)
             clip_idx, starts = clip_idx[mine], starts[mine]
             model.train()
@@ -384,7 +383,7 @@ def train_model(
                 train_specs,
                 clip_idx,
                 starts,
-                window=config.window_frames,
+                window=window,
                 batch_size=per_rank,
                 workers=config.loader_workers,
                 pin_memory=device.type == "cuda",
@@ -429,7 +428,7 @@ def train_model(
                         model,
                         [val_specs[j] for j in val_mine],
                         y_val[val_mine],
-                        window=config.window_frames,
+                        window=window,
                         hop=config.val_hop,
                         device=device,
                         precision=precision,
@@ -553,7 +552,13 @@ def train_clips_network(
     classes from pitch-shifted and time-stretched copies): a harder task for the embedding. A
     copy lands on the side of the split its clip is on, so held-out clips stay unseen in every
     form."""
-    stft_config = stft_config if stft_config is not None else StftConfig()
+    if stft_config is None:
+        stft_config = model_config.stft
+    elif stft_config != model_config.stft:
+        raise ValueError(
+            f"STFT settings {stft_config} differ from the network's {model_config.stft} "
+            "(sample_rate, n_fft, hop_length of ComplexNetConfig)"
+        )
     train_all = training_clips(clips, groups)
     if train_all.empty:
         raise ValueError(f"{groups or 'all types'}: no normal training clips")
@@ -562,10 +567,6 @@ def train_clips_network(
         raise ValueError(
             f"{groups or 'all types'}: normal training clips of {len(mapping)} class "
             f"({', '.join(mapping)}); the ID classifier needs at least 2"
-        )
-    if stft_config.n_bins != model_config.n_bins:
-        raise ValueError(
-            f"STFT gives {stft_config.n_bins} bins, the network expects {model_config.n_bins}"
         )
     factors = [float(f) for f in speed_classes]
     if len(set(factors)) != len(factors) or any(not f > 0 or f == 1 for f in factors):
@@ -585,11 +586,11 @@ def train_clips_network(
             stft_table(train_all, stft_config, speed=f, lazy=True, progress=progress)
             for f in factors
         ]
-    require_windows(specs, files, config.window_frames)
+    require_windows(specs, files, model_config.window_frames)
     train_specs, val_specs = [specs[i] for i in train.index], [specs[i] for i in val.index]
     y_train, y_val = [labels[train.index]], [labels[val.index]]
     for j, (f, fast) in enumerate(zip(factors, copies, strict=True), start=1):
-        require_windows(fast, [f"{p} (x{f:g})" for p in files], config.window_frames)
+        require_windows(fast, [f"{p} (x{f:g})" for p in files], model_config.window_frames)
         train_specs += [fast[i] for i in train.index]
         val_specs += [fast[i] for i in val.index]
         y_train.append(labels[train.index] + j * len(mapping))

@@ -27,13 +27,14 @@ class TrainConfig:
     processes read the training crops ahead of the steps (DataLoader workers; 0: the training
     process reads them), which changes speed, not results. ``lr_schedule`` (:data:`LR_SCHEDULES`)
     with ``lr_factor`` and ``lr_patience``: how the learning rate falls when the validation loss
-    stops improving (needs validation clips)."""
+    stops improving (needs validation clips). The window length is not here: it is the
+    network's (``ComplexNetConfig.window_frames``), so training and scoring cut the same
+    windows."""
 
     epochs: int = 100
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.0
-    window_frames: int = 64
     crops_per_clip: int = 4
     val_fraction: float = 0.2
     val_hop: int = 32
@@ -59,7 +60,7 @@ class TrainConfig:
             )
         if self.loader_workers < 0:
             raise ValueError(f"loader_workers must be >= 0, got {self.loader_workers}")
-        for name in ("epochs", "window_frames", "crops_per_clip", "val_hop"):
+        for name in ("epochs", "crops_per_clip", "val_hop"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size < 2:

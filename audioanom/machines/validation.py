@@ -166,7 +166,7 @@ def network_proxies(
     """:func:`proxy_aucs` of a trained ID network (:class:`audioanom.machines.training.
     TrainResult`) with each back-end (``ce`` has no per-ID fit and is left out), on the
     held-out clips of ITS training split. Returns the per-ID table with a ``method`` column."""
-    from .features import StftConfig, complex_stft, stft_table
+    from .features import complex_stft, stft_table
     from .scoring import EmbedConfig, embed_specs
     from .tables import method_name
 
@@ -179,7 +179,7 @@ def network_proxies(
     def clip_emb(table: pd.DataFrame):
         key = "\n".join(table["path"].astype(str))
         if key not in cache:
-            specs = stft_table(table, StftConfig(), lazy=True)
+            specs = stft_table(table, result.model_config.stft, lazy=True)
             cache[key] = embed_specs(result.model, specs, result.classes, cfg)
         return cache[key]
 
@@ -189,7 +189,7 @@ def network_proxies(
             digest.update(np.ascontiguousarray(w).tobytes())
         key = digest.hexdigest()
         if key not in cache:
-            specs = [complex_stft(w) for w in waves]
+            specs = [complex_stft(w, result.model_config.stft) for w in waves]
             cache[key] = embed_specs(result.model, specs, result.classes, cfg)
         return cache[key]
 
@@ -209,6 +209,7 @@ def network_proxies(
             val_fraction=result.config.val_fraction,
             seed=result.config.seed,
             mix_db=mix_db,
+            sample_rate=result.model_config.sample_rate,
         )
         frames.append(table.assign(method=method_name(result.variant, name)))
     return pd.concat(frames, ignore_index=True)

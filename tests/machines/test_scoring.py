@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import librosa
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,11 +109,45 @@ def test_embeddings_of_a_clip_table(model, write_wav):
         write_wav(f"c{i}.wav", (0.1 * rng.normal(size=16000)).astype(np.float32)) for i in range(2)
     ]
     clips = pd.DataFrame({"path": [str(p) for p in paths]})
-    stft = StftConfig(n_fft=256, hop_length=128)  # 1 s -> 126 frames, 129 bins
-    res = embed_clips(model, clips, CLASSES, FP32, stft_config=stft)
-    # 126 frames: windows at 0 and 32, and one aligned to the end (62)
+    res = embed_clips(model, clips, CLASSES, FP32)  # the network's STFT: n_fft 256, hop 128
+    # 1 s -> 126 frames: windows at 0 and 32, and one aligned to the end (62)
     assert res.embedding.shape == (2, TINY.embedding_dim) and res.n_windows.tolist() == [3, 3]
     assert res.take(np.array([1])).embedding.shape == (1, TINY.embedding_dim)
+    with pytest.raises(ValueError, match="differ from the network's"):
+        embed_clips(model, clips, CLASSES, FP32, stft_config=StftConfig(n_fft=256))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "hop", "n_windows"),
+    [
+        # 1 s, hop 64 -> 1 + 16000 // 64 = 251 frames: windows at 0, 32, ..., 160 and 187
+        ({"hop_length": 64}, None, 7),
+        # 126 frames, windows of 96 every 16: 0, 16 and one aligned to the end (30)
+        ({"window_frames": 96, "window_hop": 16}, None, 3),
+        # 126 frames, windows of 64 every 64 (EmbedConfig.hop): 0 and 62
+        ({}, 64, 2),
+    ],
+)
+def test_clips_are_cut_with_the_networks_own_stft_and_windows(overrides, hop, n_windows, write_wav):
+    """A network built for another hop or window is scored on ITS frames and windows: the clip
+    embedding equals the float64 mean over windows of librosa's STFT with the network's
+    settings, cut by hand."""
+    cfg = tiny_net_config(**overrides)
+    torch.manual_seed(0)
+    net = ComplexNet(cfg).fit_input_norm(clips_specs(seed=5)).eval()
+    x = (0.1 * np.random.default_rng(1).normal(size=16000)).astype(np.float32)
+    clips = pd.DataFrame({"path": [str(write_wav("c.wav", x))]})
+    res = embed_clips(net, clips, CLASSES, EmbedConfig(device="cpu", precision="fp32", hop=hop))
+    z = librosa.stft(
+        x, n_fft=256, hop_length=cfg.hop_length, window="hann", center=True, pad_mode="reflect"
+    )
+    spec = np.stack([z.real, z.imag])  # 2, 129, T
+    emb, lp = float64_reference(
+        net, spec, window=cfg.window_frames, hop=cfg.window_hop if hop is None else hop
+    )
+    assert res.n_windows.tolist() == [n_windows]
+    np.testing.assert_allclose(res.embedding[0], emb, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(res.log_probs[0], lp, rtol=1e-4, atol=1e-4)
 
 
 def _band_stats_by_hand(power: np.ndarray, bands: int) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -297,6 +298,17 @@ def test_saved_network_loads_with_the_same_outputs(data, tmp_path, variant):
         load_trained(tmp_path / "bad.pt")
     with pytest.raises(FileNotFoundError, match="no trained model"):
         load_trained(tmp_path / "none.pt")
+    # files written when the training config held a copy of the window length
+    blob = torch.load(path, weights_only=False)
+    for window, ok in ((64, True), (32, False)):
+        old = json.loads(blob["train_config"])
+        blob["train_config"] = json.dumps({**old, "window_frames": window})
+        torch.save(blob, tmp_path / "old.pt")
+        if ok:
+            assert load_trained(tmp_path / "old.pt")[0].config == res.config
+        else:
+            with pytest.raises(ValueError, match="old.pt: .*windows of 32 frames.* says 64"):
+                load_trained(tmp_path / "old.pt")
 
 
 def test_loader_workers_change_nothing_but_speed(data):
@@ -344,11 +356,8 @@ def test_speed_classes_are_copies_on_the_same_side_of_the_split(tmp_path, monkey
     )
     runs = []
     monkeypatch.setattr(training, "train_model", lambda *a, **kw: runs.append((a, kw)))
-    stft = StftConfig(n_fft=256, hop_length=128)
-    training.train_clips_network(clips, "complex", TINY, BASE, stft_config=stft)
-    training.train_clips_network(
-        clips, "complex", TINY, BASE, stft_config=stft, speed_classes=(0.8, 1.25)
-    )
+    training.train_clips_network(clips, "complex", TINY, BASE)  # STFTs: n_fft 256, hop 128
+    training.train_clips_network(clips, "complex", TINY, BASE, speed_classes=(0.8, 1.25))
     (plain, _), (sped, kw) = runs
     _, tr0, y0, va0, yv0, cfg0, _ = plain
     _, tr, y, va, yv, cfg, _ = sped
@@ -377,16 +386,34 @@ def test_speed_classes_are_copies_on_the_same_side_of_the_split(tmp_path, monkey
     assert slow.shape == orig.shape and not np.allclose(slow, orig)
     for bad in ((1.0,), (0.9, 0.9), (-1.0,)):
         with pytest.raises(ValueError, match="speed_classes"):
-            training.train_clips_network(
-                clips, "complex", TINY, BASE, stft_config=stft, speed_classes=bad
-            )
+            training.train_clips_network(clips, "complex", TINY, BASE, speed_classes=bad)
     with pytest.raises(ValueError, match="specs_fn"):
         training.train_clips_network(
             clips,
             "complex",
             TINY,
             BASE,
-            stft_config=stft,
             specs_fn=lambda t: [],
             speed_classes=(1.1,),
         )
+    with pytest.raises(ValueError, match="differ from the network's"):  # hop 512, not 128
+        training.train_clips_network(
+            clips, "complex", TINY, BASE, stft_config=StftConfig(n_fft=256)
+        )
+
+
+def test_training_cuts_the_networks_windows(data, monkeypatch):
+    """Training crops and validation windows are ``window_frames`` of the network's config long
+    (the windows it is scored on), not a length of the training config."""
+    from audioanom.machines import training
+
+    seen = []
+
+    def spy(real):
+        return lambda *a, **kw: seen.append(kw["window"]) or real(*a, **kw)
+
+    monkeypatch.setattr(training, "crop_loader", spy(training.crop_loader))
+    monkeypatch.setattr(training, "window_totals", spy(training.window_totals))
+    cfg = tiny_net_config(window_frames=48)
+    train_model("complex", *data, cfg, dataclasses.replace(BASE, epochs=1, patience=None))
+    assert seen and set(seen) == {48}

@@ -60,6 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..features import StftConfig
 from .complex import CONV_METHODS, ComplexConvBlock, abs2, same_padding
 
 __all__ = [
@@ -189,6 +190,13 @@ class ComplexNetConfig:
     def n_bins(self) -> int:
         """Frequency bins of the input STFT: ``n_fft // 2 + 1`` (513)."""
         return self.n_fft // 2 + 1
+
+    @property
+    def stft(self) -> StftConfig:
+        """The STFT the network reads (rate, ``n_fft``, ``hop_length``; centred frames,
+        reflect padding, as :func:`stft_input`): training and scoring compute their cached
+        STFTs with it, so a network never sees frames of another hop than it was built for."""
+        return StftConfig(self.sample_rate, self.n_fft, self.hop_length)
 
     @property
     def time_stride(self) -> int:
