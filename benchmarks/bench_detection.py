@@ -41,10 +41,11 @@ TYPES = ("fan", "pump", "slider", "valve")
 #: The training of the first sweep (before the plateau schedule became the default): at most 30
 #: epochs at a constant learning rate, early stopping after 5 epochs.
 CONSTANT_30 = {"epochs": 30, "lr_schedule": "constant", "patience": 5}
+#: Twice the frame rate (16-ms frames) with the same 2-s windows and scoring spacing.
+HOP256 = {"hop_length": 256, "window_frames": 128, "window_hop": 64}
 #: One or two changes from the current default each (``preset``: a size of
 #: :data:`audioanom.machines.pipeline.MODEL_PRESETS`; ``variant``: complex or magnitude). The
 #: rows after ``constant-30`` change that older training, as they were measured.
-HOP256 = {"hop_length": 256, "window_frames": 128, "window_hop": 64}
 CHANGES: dict[str, dict] = {
     "default": {},
     "magnitude": {"variant": "magnitude"},
