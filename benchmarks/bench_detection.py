@@ -77,6 +77,16 @@ CHANGES: dict[str, dict] = {
     # windows: sidebands of a 15-24 Hz rattle around the fan's tones fall in bins of their own;
     # the branches stride 4 in frequency, so the embedding keeps 9 bands (288 values)
     "nfft2048": {"model": {"n_fft": 2048, "branch_stride": (4, 1)}},
+    # exchange classes (Wilkinghoff 2024; audioanom.machines.exchange): half of every batch's
+    # windows combined with a window of another ID (same type) and classified into 16 extra
+    # classes: its magnitude branch with the other's complex branch, or its spectral envelope
+    # replaced by the other's
+    "exchange-branches": {"train": {"exchange": "branches"}},
+    "exchange-branches-seed1": {"train": {"exchange": "branches", "seed": 1}},
+    "exchange-branches-seed2": {"train": {"exchange": "branches", "seed": 2}},
+    "exchange-envelope": {"train": {"exchange": "envelope"}},
+    "exchange-envelope-seed1": {"train": {"exchange": "envelope", "seed": 1}},
+    "exchange-envelope-seed2": {"train": {"exchange": "envelope", "seed": 2}},
 }
 
 

@@ -84,7 +84,6 @@ from .tables import (
     write_scores,
 )
 from .training import (
-    RESULT_NEUTRAL,
     VARIANTS,
     CheckpointMismatch,
     TrainConfig,
@@ -93,6 +92,7 @@ from .training import (
     train_clips_network,
     training_clips,
 )
+from .training_config import signature_drop
 
 __all__ = [
     "DEFAULT_BACKEND",
@@ -271,7 +271,7 @@ def train_network(
         "train_config": {
             k: v
             for k, v in dataclasses.asdict(dataclasses.replace(train_config, threads=None)).items()
-            if k not in RESULT_NEUTRAL
+            if k not in signature_drop(train_config)
         },
         "model_config": dataclasses.asdict(config),
         "train_clips": _paths_digest(training_clips(clips, groups)),

@@ -17,7 +17,9 @@ the training clips (:meth:`audioanom.machines.nn.ComplexNet.fit_input_norm`). An
 shuffles them and runs them in batches of ``batch_size`` (a last batch of one window is
 dropped: batch norm needs two). ``mixup_alpha > 0`` mixes each batch with a shuffled copy of
 itself (``lam ~ Beta(alpha, alpha)``, complex spectra mixed as the waveforms would be; loss
-``lam CE(y) + (1 - lam) CE(y')``).
+``lam CE(y) + (1 - lam) CE(y')``). ``exchange`` (off by default) then combines a share of each
+batch's windows with windows of other classes as extra classes
+(:mod:`audioanom.machines.exchange`; the loss takes soft targets).
 
 Validation and stopping
 -----------------------
@@ -76,23 +78,25 @@ from ..runtime import (
     use_channels_last,
 )
 from .checkpoints import CHECKPOINT_FORMAT, config_json, cpu_state, data_digest, load_checkpoint
+from .exchange import exchange_batch, exchange_partners
 from .features import (
     StftConfig,
     require_windows,
     stft_table,
-    window_starts,
 )
 from .nn import ComplexNet, ComplexNetConfig, MagnitudeNet
-from .training_config import LR_SCHEDULES, RESULT_NEUTRAL, TrainConfig
+from .training_config import LR_SCHEDULES, RESULT_NEUTRAL, TrainConfig, signature_drop
 from .training_data import (
     class_key,
     class_keys,
     class_mapping,
     crop_batch,
     crop_loader,
+    evaluate_windows,
     sample_crops,
     split_train_val,
     training_clips,
+    window_totals,
 )
 
 __all__ = [
@@ -149,54 +153,6 @@ def build_network(variant: str, config: ComplexNetConfig) -> ComplexNet | Magnit
     if variant == "magnitude":
         return MagnitudeNet(config)
     raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-
-
-def window_totals(
-    model: torch.nn.Module,
-    specs: Sequence[np.ndarray],
-    labels: np.ndarray,
-    *,
-    window: int,
-    hop: int,
-    device: torch.device,
-    precision: str = "fp32",
-    batch_size: int = 64,
-) -> tuple[float, int, int]:
-    """``(summed loss, correct, windows)`` in eval mode over every window of the clips (at
-    :func:`audioanom.machines.features.window_starts`); ``(0, 0, 0)`` for no clips."""
-    idx, st = [], []
-    for i, spec in enumerate(specs):
-        s = window_starts(spec.shape[-1], window, hop)
-        idx.append(np.full(s.size, i))
-        st.append(s)
-    if not idx:
-        return 0.0, 0, 0
-    clip_idx, starts = np.concatenate(idx), np.concatenate(st)
-    y = np.asarray(labels, dtype=np.int64)[clip_idx]
-    was_training = model.training
-    model.eval()
-    total, correct = 0.0, 0
-    with torch.inference_mode(), autocast_context(device, precision):
-        for i in range(0, clip_idx.size, batch_size):
-            sl = slice(i, i + batch_size)
-            x = torch.from_numpy(crop_batch(specs, clip_idx[sl], starts[sl], window)).to(device)
-            target = torch.from_numpy(y[sl]).to(device)  # b
-            out = model(x)  # b, K per head
-            total += float(model.loss(out, target)) * len(target)
-            correct += int((out.fused.argmax(dim=1) == target).sum())
-    model.train(was_training)
-    return total, correct, int(clip_idx.size)
-
-
-def evaluate_windows(
-    model: torch.nn.Module, specs: Sequence[np.ndarray], labels: np.ndarray, **kwargs
-) -> tuple[float, float]:
-    """``(loss, accuracy)`` over every window of the clips (:func:`window_totals`, same
-    keyword arguments); ValueError when there are none."""
-    total, correct, n = window_totals(model, specs, labels, **kwargs)
-    if n == 0:
-        raise ValueError("evaluate_windows: no clips")
-    return total / n, correct / n
 
 
 # ---- the training loop ----------------------------------------------------------------------
@@ -271,8 +227,17 @@ def train_model(
     ctx = current_dist()
     k, n_bins = model_config.n_classes, model_config.n_bins
     window = model_config.window_frames  # the windows the network is scored on too
-    y_train = _check_inputs(train_specs, train_labels, k, n_bins, "training")
-    y_val = _check_inputs(val_specs, val_labels, k, n_bins, "validation")
+    exchanging = config.exchange != "none"
+    if exchanging and (k % 2 or variant != "complex" and config.exchange == "branches"):
+        raise ValueError(
+            f"exchange={config.exchange!r} needs the complex network (branches) and an even "
+            f"n_classes (K ID classes, then K exchange classes), got {variant!r}, {k}"
+        )
+    if exchanging and model_config.margin > 0:
+        raise ValueError("exchange classes need soft targets: not with an ArcFace head (margin)")
+    n_base = k // 2 if exchanging else k  # the ID classes the labels name
+    y_train = _check_inputs(train_specs, train_labels, n_base, n_bins, "training")
+    y_val = _check_inputs(val_specs, val_labels, n_base, n_bins, "validation")
     if y_train.size == 0:
         raise ValueError("no training clips")
     if config.patience is not None and y_val.size == 0:
@@ -288,13 +253,14 @@ def train_model(
     classes = tuple(str(c) for c in (classes if classes is not None else range(k)))
     if len(classes) != k:
         raise ValueError(f"{len(classes)} class names for {k} classes")
+    class_group = np.array([c.split("/")[0] for c in classes[:n_base]])  # machine type per class
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     signature = json.dumps(
         {
             "variant": variant,
             "train": config_json(
-                dataclasses.replace(config, epochs=1, threads=None), drop=RESULT_NEUTRAL
+                dataclasses.replace(config, epochs=1, threads=None), drop=signature_drop(config)
             ),
             "model": config_json(model_config),
             "classes": classes,
@@ -378,7 +344,7 @@ def train_model(
             clip_idx, starts = clip_idx[mine], starts[mine]
             model.train()
             t0 = time.perf_counter()
-            total, correct, seen = 0.0, 0, 0
+            total, correct, seen, scored = 0.0, 0, 0, 0  # scored: windows not exchanged
             batches = crop_loader(
                 train_specs,
                 clip_idx,
@@ -397,14 +363,31 @@ def train_model(
                     lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
                     perm = torch.from_numpy(rng.permutation(len(y)))
                     x = lam * x + (1 - lam) * x[perm]  # b, 2, F, W
+                partner = None
+                if exchanging:
+                    partner = exchange_partners(
+                        y.numpy(), class_group[y.numpy()], config.exchange_fraction, rng
+                    )  # b
                 x, y = to_device(x, device), to_device(y, device)
                 if channels_last:  # the batch too (faster than the model alone: runtime)
                     x = x.contiguous(memory_format=torch.channels_last)  # b, 2, F, W (NHWC)
-                with autocast_context(device, precision):
-                    out = fwd(x, y)
-                loss = model.loss(out, y)
-                if perm is not None:
-                    loss = lam * loss + (1 - lam) * model.loss(out, y[perm.to(device)])
+                if partner is None:
+                    with autocast_context(device, precision):
+                        out = fwd(x, y)
+                    loss = model.loss(out, y)
+                    if perm is not None:
+                        loss = lam * loss + (1 - lam) * model.loss(out, y[perm.to(device)])
+                    kept = torch.ones_like(y, dtype=torch.bool)  # b
+                else:  # exchange classes: soft targets over 2K classes
+                    partner = to_device(torch.from_numpy(partner), device)  # b
+                    soft = torch.nn.functional.one_hot(y, n_base).float()  # b, K
+                    if perm is not None:
+                        soft = lam * soft + (1 - lam) * soft[perm.to(device)]
+                    x, heads_t, fused_t = exchange_batch(x, soft, partner, config.exchange)
+                    with autocast_context(device, precision):
+                        out = fwd(x, swap=partner) if config.exchange == "branches" else fwd(x)
+                    loss = model.loss(out, heads_t, fused_t)
+                    kept = partner == torch.arange(len(y), device=device)  # b
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
                         f"{variant} network: the training loss is {float(loss.detach())} at "
@@ -416,10 +399,11 @@ def train_model(
                 scaler.step(opt)
                 scaler.update()
                 total += float(loss.detach()) * len(y)
-                correct += int((out.fused.argmax(dim=1) == y).sum())
+                correct += int(((out.fused.argmax(dim=1) == y) & kept).sum())
                 seen += len(y)
+                scored += int(kept.sum())
             train_seconds = time.perf_counter() - t0
-            total, correct, seen = all_sum([total, correct, seen], ctx)
+            total, correct, seen, scored = all_sum([total, correct, seen, scored], ctx)
             val_loss = val_acc = float("nan")
             if has_val:
                 broadcast_buffers(model, ctx)  # one set of batch-norm statistics to validate
@@ -455,7 +439,7 @@ def train_model(
             row = {
                 "epoch": epoch,
                 "train_loss": total / max(seen, 1),
-                "train_acc": correct / max(seen, 1),
+                "train_acc": correct / max(scored, 1),
                 "val_loss": val_loss,
                 "val_acc": val_acc,
                 "lr": lr_used,
@@ -551,7 +535,8 @@ def train_clips_network(
     own, named ``"<type>/<id>@x<f>"`` after the real classes (Giri et al., DCASE 2020, make
     classes from pitch-shifted and time-stretched copies): a harder task for the embedding. A
     copy lands on the side of the split its clip is on, so held-out clips stay unseen in every
-    form."""
+    form. ``config.exchange`` adds one exchange class per class, named ``"<class>~exchanged"``
+    (:mod:`audioanom.machines.exchange`)."""
     if stft_config is None:
         stft_config = model_config.stft
     elif stft_config != model_config.stft:
@@ -596,6 +581,8 @@ def train_clips_network(
         y_train.append(labels[train.index] + j * len(mapping))
         y_val.append(labels[val.index] + j * len(mapping))
         classes += [f"{k}@x{f:g}" for k in mapping]
+    if config.exchange != "none":  # the exchange classes after the ID classes
+        classes += [f"{k}~exchanged" for k in classes]
     model_config = dataclasses.replace(model_config, n_classes=len(classes))
     return train_model(
         variant,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..runtime import PRECISIONS
+from .exchange import EXCHANGES
 
-__all__ = ["LR_SCHEDULES", "RESULT_NEUTRAL", "TrainConfig"]
+__all__ = ["LR_SCHEDULES", "RESULT_NEUTRAL", "TrainConfig", "signature_drop"]
 
 #: Learning-rate schedules: ``"constant"``; ``"plateau"`` multiplies the rate by ``lr_factor``
 #: after ``lr_patience`` epochs without a better validation loss
@@ -18,6 +19,10 @@ LR_SCHEDULES = ("constant", "plateau")
 #: resume (or a saved model be reused) with another value.
 RESULT_NEUTRAL = ("loader_workers",)
 
+#: Options added after models were saved, with their "off" value and the fields they bring:
+#: left out of signatures while off, so that models and checkpoints saved before stay valid.
+_ADDED_OPTIONS = {"exchange": ("none", ("exchange", "exchange_fraction"))}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -27,7 +32,10 @@ class TrainConfig:
     processes read the training crops ahead of the steps (DataLoader workers; 0: the training
     process reads them), which changes speed, not results. ``lr_schedule`` (:data:`LR_SCHEDULES`)
     with ``lr_factor`` and ``lr_patience``: how the learning rate falls when the validation loss
-    stops improving (needs validation clips). The window length is not here: it is the
+    stops improving (needs validation clips). ``exchange`` (:data:`EXCHANGES`) with
+    ``exchange_fraction``: the share of each batch's windows exchanged with a window of another
+    class, as extra classes (:mod:`audioanom.machines.exchange`; ``"none"``: off). The window
+    length is not here: it is the
     network's (``ComplexNetConfig.window_frames``), so training and scoring cut the same
     windows."""
 
@@ -49,8 +57,14 @@ class TrainConfig:
     lr_schedule: str = "constant"
     lr_factor: float = 0.5
     lr_patience: int = 2
+    exchange: str = "none"
+    exchange_fraction: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.exchange not in EXCHANGES:
+            raise ValueError(f"exchange must be one of {EXCHANGES}, got {self.exchange!r}")
+        if not 0.0 < self.exchange_fraction <= 1.0:
+            raise ValueError(f"exchange_fraction must be in (0, 1], got {self.exchange_fraction}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if not 0.0 < self.lr_factor < 1.0 or self.lr_patience < 0:
@@ -79,3 +93,13 @@ class TrainConfig:
             raise ValueError(f"threads must be >= 1 or None, got {self.threads}")
         if self.mixup_alpha < 0 or self.min_delta < 0:
             raise ValueError(f"mixup_alpha and min_delta must be >= 0: {self}")
+
+
+def signature_drop(config: TrainConfig) -> tuple[str, ...]:
+    """The fields of ``config`` a signature leaves out: :data:`RESULT_NEUTRAL`, and the fields of
+    an option added later while it is off (a model saved before it had none of them)."""
+    drop = list(RESULT_NEUTRAL)
+    for name, (off, fields) in _ADDED_OPTIONS.items():
+        if getattr(config, name) == off:
+            drop += fields
+    return tuple(drop)

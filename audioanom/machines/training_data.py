@@ -1,7 +1,9 @@
 """Training data of the ID networks: which clips train, their classes, the per-class
-validation split and the random 64-frame crops an epoch draws.
+validation split, the random 64-frame crops an epoch draws, and the loss and accuracy over every
+window of held-out clips (:func:`window_totals`).
 
-Pure functions on clip tables and index arrays; :mod:`audioanom.machines.training` runs the loop.
+Pure functions on clip tables and index arrays (but :func:`window_totals`, which runs a model);
+:mod:`audioanom.machines.training` runs the loop.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..runtime import autocast_context
+from .features import window_starts
+
 __all__ = [
     "CropBatches",
     "class_key",
@@ -19,9 +24,11 @@ __all__ = [
     "class_mapping",
     "crop_batch",
     "crop_loader",
+    "evaluate_windows",
     "sample_crops",
     "split_train_val",
     "training_clips",
+    "window_totals",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -170,3 +177,55 @@ def crop_loader(
         pin_memory=pin_memory,
         prefetch_factor=2 if workers > 0 else None,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# loss and accuracy over held-out windows
+
+
+def window_totals(
+    model: torch.nn.Module,
+    specs: Sequence[np.ndarray],
+    labels: np.ndarray,
+    *,
+    window: int,
+    hop: int,
+    device: torch.device,
+    precision: str = "fp32",
+    batch_size: int = 64,
+) -> tuple[float, int, int]:
+    """``(summed loss, correct, windows)`` in eval mode over every window of the clips (at
+    :func:`audioanom.machines.features.window_starts`); ``(0, 0, 0)`` for no clips."""
+    idx, st = [], []
+    for i, spec in enumerate(specs):
+        s = window_starts(spec.shape[-1], window, hop)
+        idx.append(np.full(s.size, i))
+        st.append(s)
+    if not idx:
+        return 0.0, 0, 0
+    clip_idx, starts = np.concatenate(idx), np.concatenate(st)
+    y = np.asarray(labels, dtype=np.int64)[clip_idx]
+    was_training = model.training
+    model.eval()
+    total, correct = 0.0, 0
+    with torch.inference_mode(), autocast_context(device, precision):
+        for i in range(0, clip_idx.size, batch_size):
+            sl = slice(i, i + batch_size)
+            x = torch.from_numpy(crop_batch(specs, clip_idx[sl], starts[sl], window)).to(device)
+            target = torch.from_numpy(y[sl]).to(device)  # b
+            out = model(x)  # b, K per head
+            total += float(model.loss(out, target)) * len(target)
+            correct += int((out.fused.argmax(dim=1) == target).sum())
+    model.train(was_training)
+    return total, correct, int(clip_idx.size)
+
+
+def evaluate_windows(
+    model: torch.nn.Module, specs: Sequence[np.ndarray], labels: np.ndarray, **kwargs
+) -> tuple[float, float]:
+    """``(loss, accuracy)`` over every window of the clips (:func:`window_totals`, same
+    keyword arguments); ValueError when there are none."""
+    total, correct, n = window_totals(model, specs, labels, **kwargs)
+    if n == 0:
+        raise ValueError("evaluate_windows: no clips")
+    return total / n, correct / n

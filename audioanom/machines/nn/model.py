@@ -491,18 +491,21 @@ class _IdNetwork(nn.Module):
             return self.fused_head(self.drop(e), target if self.training else None)
         return self.fused_head(self.drop(e))  # B, K
 
-    def loss(self, out: NetOutput, target: Tensor) -> Tensor:
+    def loss(self, out: NetOutput, target: Tensor, fused_target: Tensor | None = None) -> Tensor:
         """Sum of the heads' mean cross-entropies, plus ``stats_weight`` times the mean squared
-        error of the statistics prediction when that target is on (float32). ``target``
-        ``(B,)``."""
-        if out.fused.shape[:1] != target.shape:
-            raise ValueError(
-                f"loss: logits {tuple(out.fused.shape)} do not match target {tuple(target.shape)}"
-            )
+        error of the statistics prediction when that target is on (float32). ``target``: class
+        indices ``(B,)`` or class probabilities ``(B, K)``; ``fused_target`` (same forms; default
+        ``target``): the fused head's own target (branch exchange gives it other classes)."""
+        fused_target = target if fused_target is None else fused_target
+        for t in (target, fused_target):
+            if t.shape not in ((out.fused.shape[0],), tuple(out.fused.shape)):
+                raise ValueError(
+                    f"loss: logits {tuple(out.fused.shape)} do not match target {tuple(t.shape)}"
+                )
         total = out.fused.new_zeros((), dtype=torch.float32)
-        for logits in (out.mag, out.cplx, out.fused):
+        for logits, t in ((out.mag, target), (out.cplx, target), (out.fused, fused_target)):
             if logits is not None:
-                total = total + F.cross_entropy(logits.float(), target)
+                total = total + F.cross_entropy(logits.float(), t)
         if out.stats is not None:
             total = total + self.config.stats_weight * F.mse_loss(
                 out.stats.float(), out.stats_target
@@ -514,7 +517,10 @@ class ComplexNet(_IdNetwork):
     """Self-supervised complex network: machine-ID classifier and embedding front-end on the
     complex STFT (module docstring). ``forward(x, target=None)`` takes the raw STFT window
     ``(B, 2, F, T)`` (or complex ``(B, F, T)``); ``target`` is only needed for an ArcFace head
-    in training mode. Call :meth:`fit_input_norm` once before training."""
+    in training mode; ``swap`` ``(B,)`` (training with branch exchange,
+    :mod:`audioanom.machines.exchange`) fuses window ``i``'s magnitude branch with window
+    ``swap[i]``'s complex branch (the branch heads still see their own window). Call
+    :meth:`fit_input_norm` once before training."""
 
     def __init__(self, config: ComplexNetConfig | None = None) -> None:
         cfg = config if config is not None else ComplexNetConfig()
@@ -568,12 +574,21 @@ class ComplexNet(_IdNetwork):
             x = x * (p + 1e-12).pow((alpha - 1.0) / 2.0)  # B, 2, F, T
         return x
 
-    def forward(self, x: Tensor, target: Tensor | None = None) -> NetOutput:
+    def forward(
+        self, x: Tensor, target: Tensor | None = None, swap: Tensor | None = None
+    ) -> NetOutput:
         raw = self.check_input(x)  # B, 2, F, T
         z = self.trunk(self.normalise(raw))  # B, 2C, F', T'
         fm = self.mag_branch(abs2(z).clamp_min(1e-12).sqrt())  # B, Cb, F'', T'
         fc = self.cplx_branch(z)  # B, Cb, F'', T'
-        t = self.total(self.attention(fm, fc))  # B, E, F'', T'
+        if swap is not None:  # branch exchange (training): window i fuses F_m[i] with F_c[swap[i]]
+            if swap.shape != (fc.shape[0],):
+                raise ValueError(
+                    f"swap: expected ({fc.shape[0]},) window indices, got {tuple(swap.shape)}"
+                )
+            t = self.total(self.attention(fm, fc[swap]))  # B, E, F'', T'
+        else:
+            t = self.total(self.attention(fm, fc))  # B, E, F'', T'
         e = self._embed(t)  # B, D
         mag = self.mag_head(self.drop(fm.mean(dim=(2, 3))))  # B, K
         cplx = self.cplx_head(self.drop(fc.mean(dim=(2, 3))))  # B, K
