@@ -35,9 +35,8 @@ class TrainConfig:
     stops improving (needs validation clips). ``exchange`` (:data:`EXCHANGES`) with
     ``exchange_fraction``: the share of each batch's windows exchanged with a window of another
     class, as extra classes (:mod:`audioanom.machines.exchange`; ``"none"``: off). The window
-    length is not here: it is the
-    network's (``ComplexNetConfig.window_frames``), so training and scoring cut the same
-    windows."""
+    length is not here: it is the network's (``ComplexNetConfig.window_frames``), so training
+    and scoring cut the same windows."""
 
     epochs: int = 100
     batch_size: int = 32

@@ -581,14 +581,14 @@ class ComplexNet(_IdNetwork):
         z = self.trunk(self.normalise(raw))  # B, 2C, F', T'
         fm = self.mag_branch(abs2(z).clamp_min(1e-12).sqrt())  # B, Cb, F'', T'
         fc = self.cplx_branch(z)  # B, Cb, F'', T'
+        fused_c = fc  # the complex features the fusion sees
         if swap is not None:  # branch exchange (training): window i fuses F_m[i] with F_c[swap[i]]
             if swap.shape != (fc.shape[0],):
                 raise ValueError(
                     f"swap: expected ({fc.shape[0]},) window indices, got {tuple(swap.shape)}"
                 )
-            t = self.total(self.attention(fm, fc[swap]))  # B, E, F'', T'
-        else:
-            t = self.total(self.attention(fm, fc))  # B, E, F'', T'
+            fused_c = fc[swap]  # B, Cb, F'', T'
+        t = self.total(self.attention(fm, fused_c))  # B, E, F'', T'
         e = self._embed(t)  # B, D
         mag = self.mag_head(self.drop(fm.mean(dim=(2, 3))))  # B, K
         cplx = self.cplx_head(self.drop(fc.mean(dim=(2, 3))))  # B, K
