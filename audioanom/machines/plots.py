@@ -37,6 +37,7 @@ from ..plotting import (
 
 __all__ = [
     "plot_auc_bars",
+    "plot_auc_intervals",
     "plot_decision_confusion",
     "plot_decision_grid",
     "plot_id_confusion",
@@ -288,6 +289,48 @@ def plot_auc_bars(
         ax.axhline(reference, color="0.4", ls="--", lw=0.8)
     ax.tick_params(axis="x", labelsize=8)
     ax.set(xlabel="", ylabel={"auc": "AUC", "pauc": "pAUC"}.get(metric, metric), ylim=(0, 1.05))
+    return _titled(ax, title)
+
+
+def plot_auc_intervals(
+    intervals: pd.DataFrame,
+    *,
+    scope: str = "all IDs",
+    methods: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    target: float | None = None,
+) -> Figure:
+    """Mean AUC of each method (a dot) with its bootstrap interval (a line), one row per method,
+    for one ``scope`` (a machine type or ``"all IDs"``) of
+    :meth:`audioanom.confidence.BootstrapAUC.intervals`. ``methods`` picks and orders the rows
+    (top first); ``target`` draws a dotted vertical line (e.g. a required mean AUC)."""
+    for col in ("method", "machine_type", "auc_mean", "low", "high"):
+        if col not in intervals.columns:
+            raise ValueError(f"interval table lacks column {col!r}")
+    df = intervals[intervals["machine_type"] == scope].set_index("method")
+    names = list(df.index) if methods is None else list(methods)
+    missing = [m for m in names if m not in df.index]
+    if missing or not names:
+        raise ValueError(f"no {scope!r} intervals for methods {missing or names}")
+    df = df.loc[names]
+    fig, ax = _axes(ax, (6.0, 0.45 * len(names) + 1.2))
+    y = np.arange(len(names))[::-1]  # the first method on top
+    ax.hlines(y, df["low"], df["high"], color="0.35", lw=2)
+    ax.plot(df["auc_mean"], y, "o", color="C0", ms=6)
+    for yi, v in zip(y, df["auc_mean"], strict=True):
+        ax.annotate(
+            f"{100 * v:.1f}",
+            (v, yi),
+            xytext=(0, 6),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+        )
+    if target is not None:
+        ax.axvline(target, color="0.4", ls=":", lw=1)
+    ax.set_yticks(y, names)
+    ax.set(xlabel=f"mean AUC over the IDs ({scope})", ylim=(-0.7, len(names) - 0.3))
     return _titled(ax, title)
 
 

@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from audioanom.machines.plots import (  # noqa: E402
     plot_auc_bars,
+    plot_auc_intervals,
     plot_decision_confusion,
     plot_decision_grid,
     plot_id_confusion,
@@ -185,6 +186,41 @@ def test_auc_bars_are_the_table_values_with_na_marks_and_a_bar_per_method():
         plot_auc_bars(per_id)
     with pytest.raises(ValueError, match="no rows"):
         plot_auc_bars(per_id, id_col="speaker", methods=["nope"])
+
+
+def test_auc_intervals_draw_the_table_values_top_down():
+    table = pd.DataFrame(
+        {
+            "method": ["net", "base", "net", "base"],
+            "machine_type": ["all IDs", "all IDs", "fan", "fan"],
+            "auc_mean": [0.9, 0.88, 0.7, 0.8],
+            "low": [0.87, 0.85, 0.6, 0.7],
+            "high": [0.93, 0.91, 0.8, 0.9],
+        }
+    )
+    fig, ax = plt.subplots()
+    out = plot_auc_intervals(table, methods=["base", "net"], ax=ax, target=0.93, title="t")
+    assert out is fig
+    labels = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks(), strict=True)}
+    assert labels["base"] > labels["net"]  # the first method on top
+    (segments,) = ax.collections
+    drawn = {tuple(np.round(seg[:, 1], 6))[0]: seg[:, 0] for seg in segments.get_segments()}
+    assert np.allclose(drawn[labels["base"]], [0.85, 0.91])
+    assert np.allclose(drawn[labels["net"]], [0.87, 0.93])
+    dots = ax.get_lines()[0]
+    assert np.allclose(dots.get_xdata(), [0.88, 0.9]) and np.allclose(dots.get_ydata(), [1, 0])
+    assert [ln.get_xdata()[0] for ln in ax.get_lines()[1:]] == [0.93]  # the target
+    assert sorted(t.get_text() for t in ax.texts) == ["88.0", "90.0"]
+    plt.close(fig)
+    fig = plot_auc_intervals(table, scope="fan")  # table order: net on top
+    ax = fig.axes[0]
+    ticks = dict(zip([t.get_text() for t in ax.get_yticklabels()], ax.get_yticks(), strict=True))
+    assert ticks["net"] > ticks["base"]
+    assert np.allclose(ax.get_lines()[0].get_xdata(), [0.7, 0.8])
+    with pytest.raises(ValueError, match=r"no 'all IDs' intervals for methods \['x'\]"):
+        plot_auc_intervals(table, methods=["x"])
+    with pytest.raises(ValueError, match="lacks column 'low'"):
+        plot_auc_intervals(table.drop(columns="low"))
 
 
 def test_roc_grid_one_panel_per_type_with_the_sklearn_auc_of_each_id():

@@ -119,6 +119,19 @@ def test_machine_notebooks_train_then_report_numbers_that_the_csvs_confirm(tmp_p
             if g["label"].nunique() == 2
         ]
         assert headline[method]["auc"] == pytest.approx(sum(aucs) / len(aucs), abs=1e-9), method
+    intervals = pd.read_csv(out / "tables" / "auc_intervals.csv")
+    overall = intervals[intervals["machine_type"] == "all IDs"].set_index("method")
+    assert wanted <= set(overall.index)  # every headline method, the baseline among them
+    for method in wanted:
+        row = overall.loc[method]
+        assert row["auc_mean"] == pytest.approx(headline[method]["auc"], abs=1e-9), method
+        assert row["low"] <= row["auc_mean"] <= row["high"], method
+    versus = pd.read_csv(out / "tables" / "baseline_differences.csv")
+    assert set(versus["b"]) == {"log-mel Gaussian"}
+    overall_diff = versus[versus["machine_type"] == "all IDs"].set_index("a")
+    for method in wanted - {"log-mel Gaussian"}:
+        want = 100 * (headline[method]["auc"] - headline["log-mel Gaussian"]["auc"])
+        assert overall_diff.loc[method, "difference_points"] == pytest.approx(want, abs=1e-7)
     proxies = pd.read_csv(out / "tables" / "validation_proxies.csv", index_col="method")
     nets = [
         f"{n} ({b})" for n in ("complex net", "magnitude-only") for b in ("knn", "gauss", "layers")
@@ -127,11 +140,17 @@ def test_machine_notebooks_train_then_report_numbers_that_the_csvs_confirm(tmp_p
     assert list(proxies.columns) == ["other IDs", "added sound"]
     assert ((proxies >= 0) & (proxies <= 1)).all().all()
     figures = {p.stem for p in (tmp_path / "figures").glob("*/*.png")}
-    assert {"06_training_curves", "07_auc_per_id", "07_pauc_per_id"} <= figures
+    assert {"06_training_curves", "07_auc_per_id", "07_pauc_per_id", "07_auc_intervals"} <= figures
     if paths.real_data_required() or (paths.shared_data() / "fsdd").is_dir():
         fsdd = json.loads((out / "tables" / "fsdd_mean_auc.json").read_text())
         assert {"complex net (gauss)", "log-mel Gaussian"} <= set(fsdd)
         assert all(0.0 <= v <= 1.0 for v in fsdd.values())
+        diffs = pd.read_csv(out / "tables" / "fsdd_baseline_differences.csv")
+        net = diffs[diffs["a"] == "complex net (gauss)"].iloc[-1]  # the "all IDs" row
+        assert net["machine_type"] == "all IDs" and net["b"] == "log-mel Gaussian"
+        want = 100 * (fsdd["complex net (gauss)"] - fsdd["log-mel Gaussian"])
+        assert net["difference_points"] == pytest.approx(want, abs=1e-7)
+        assert net["low"] <= net["difference_points"] <= net["high"]
         assert "07_fsdd_id_task" in figures
     if paths.real_data_required() or (paths.shared_data() / "mimii_dcase2020_samples").is_dir():
         real = pd.read_csv(out / "tables" / "real_samples.csv")
