@@ -43,6 +43,8 @@ TYPES = ("fan", "pump", "slider", "valve")
 CONSTANT_30 = {"epochs": 30, "lr_schedule": "constant", "patience": 5}
 #: Twice the frame rate (16-ms frames) with the same 2-s windows and scoring spacing.
 HOP256 = {"hop_length": 256, "window_frames": 128, "window_hop": 64}
+#: 4-s windows at the default hop (twice the context of the 2-s default)
+WIN128 = {"window_frames": 128, "window_hop": 64}
 #: One or two changes from the current default each (``preset``: a size of
 #: :data:`audioanom.machines.pipeline.MODEL_PRESETS`; ``variant``: complex or magnitude). The
 #: rows after ``constant-30`` change that older training, as they were measured.
@@ -87,6 +89,11 @@ CHANGES: dict[str, dict] = {
     "exchange-envelope": {"train": {"exchange": "envelope"}},
     "exchange-envelope-seed1": {"train": {"exchange": "envelope", "seed": 1}},
     "exchange-envelope-seed2": {"train": {"exchange": "envelope", "seed": 2}},
+    # 4-s windows (128 frames, scored every 64): a valve's whole duty cycle and more
+    # revolutions of a slow fan in one window; the embedding is still pooled over time
+    "win128": {"model": WIN128},
+    "win128-seed1": {"model": WIN128, "train": {"seed": 1}},
+    "win128-seed2": {"model": WIN128, "train": {"seed": 2}},
 }
 
 
