@@ -143,6 +143,12 @@ def _kernels(
     """The comparison matrix of every method on one ID's clips, matched by path."""
     if g.duplicated(["path", "method"]).any():
         raise ValueError(f"{where}: a clip is scored more than once by one method")
+    bad = g.loc[~np.isfinite(g["score"].to_numpy(dtype=float)), ["method", "path"]]
+    if len(bad):
+        first = bad.iloc[0]
+        raise ValueError(
+            f"{where}: {len(bad)} non-finite scores (first: {first['method']!r} on {first['path']})"
+        )
     table = g.pivot(index="path", columns="method", values="score").reindex(columns=list(methods))
     missing = [m for m in methods if table[m].isna().any()]
     if missing:
@@ -169,7 +175,7 @@ def bootstrap_auc(
     (default: every method of ``scores``, in order of appearance), per machine type and over all
     IDs. ``split`` selects the rows (None: all). An ID with one class only is left out and
     named in ``excluded``. ValueError when no ID has both classes, on clips that not every
-    method scored (or one scored twice), or on missing columns."""
+    method scored (or one scored twice), on a non-finite score, or on missing columns."""
     need = ["method", "machine_type", "id", "label", "path", "score"]
     need += ["split"] if split is not None else []
     lacking = [c for c in need if c not in scores.columns]

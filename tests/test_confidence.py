@@ -142,6 +142,10 @@ def test_bad_tables_are_refused_with_the_id_named():
         bootstrap_auc(one_class)
     with pytest.raises(ValueError, match="scored more than once"):
         bootstrap_auc(pd.concat([scores, scores.iloc[:1]]))
+    nan = scores.copy()
+    nan.loc[nan.index[3], "score"] = np.nan
+    with pytest.raises(ValueError, match=r"fan id_00: 1 non-finite scores \(first: 'b' on fan/"):
+        bootstrap_auc(nan)
     with pytest.raises(ValueError, match="lacks columns"):
         bootstrap_auc(scores.drop(columns="path"))
     with pytest.raises(ValueError, match="not in the score table"):
