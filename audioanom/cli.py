@@ -250,7 +250,10 @@ def _train(args: argparse.Namespace, is_ae: bool, ctx) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     """``audioanom score``: score every clip of the types with the saved models and every
     back-end (plus the log-mel Gaussian), write one CSV per method and the tables, print the
-    per-ID AUC/pAUC."""
+    per-ID AUC/pAUC and each method's mean AUC with its bootstrap interval and its difference
+    from the log-mel Gaussian (:mod:`audioanom.confidence`)."""
+    from .confidence import bootstrap_auc
+    from .machines.baselines import BASELINE_NAME
     from .machines.pipeline import evaluate_all
     from .machines.scoring import EmbedConfig
 
@@ -278,6 +281,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     table = ev.per_id[ev.per_id["id"].notna()]
     print(table.round(4).to_string(index=False))
     print(ev.summary[ev.summary["machine_type"] == "all IDs"].round(4).to_string(index=False))
+    boot = bootstrap_auc(ev.scores)
+    boot.intervals().to_csv(out / "tables" / "auc_intervals.csv", index=False)
+    print("\n".join(boot.versus_lines(BASELINE_NAME)))
     print(f"per-clip scores in {out / 'scores'}, tables in {out / 'tables'}")
     return 0
 

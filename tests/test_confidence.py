@@ -154,3 +154,22 @@ def test_bad_tables_are_refused_with_the_id_named():
         bootstrap_auc(scores, n_boot=10)
     with pytest.raises(ValueError, match="does not match"):
         weighted_auc(np.ones((2, 3)), np.ones(3), np.ones(3))
+
+
+def test_versus_lines_quote_the_means_and_the_paired_difference():
+    rng = np.random.default_rng(8)
+    scores = _table(rng, ["net", "base"], n_ids=3, shift={"net": 1.5, "base": 0.5})
+    boot = bootstrap_auc(scores, n_boot=400)
+    lines = boot.versus_lines("base")
+    assert lines[0] == "all IDs, 95 % bootstrap intervals of the test clips:"
+    means = {
+        m: np.mean([roc_auc_score(g["label"] == "anomaly", g["score"]) for _, g in t.groupby("id")])
+        for m, t in scores.groupby("method")
+    }
+    net, base = lines[1], lines[2]
+    assert net.startswith(f"net: mean AUC {100 * means['net']:.1f} [")
+    assert f"; minus base {100 * (means['net'] - means['base']):+.1f} [" in net
+    assert net.endswith(" % of 400 replicates")
+    assert base.startswith(f"base: mean AUC {100 * means['base']:.1f} [") and "minus" not in base
+    with pytest.raises(ValueError, match="no scope 'valve'"):
+        boot.versus_lines("base", scope="valve")

@@ -259,6 +259,16 @@ def test_train_and_score_commands(dcase_root, capsys):
     ]
     assert row["auc"].iat[0] == pytest.approx(auc, abs=1e-12)
     assert "complex net (gauss)" in out and BASELINE_NAME in out
+    # the mean AUC over the IDs with both classes, with its bootstrap interval
+    scored = per_id[(per_id["method"] == "complex net (gauss)") & per_id["auc"].notna()]
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("complex net (gauss): mean AUC")]
+    assert line.startswith(f"complex net (gauss): mean AUC {100 * scored['auc'].mean():.1f} [")
+    assert f"minus {BASELINE_NAME} " in line
+    intervals = pd.read_csv(folder / "tables" / "auc_intervals.csv")
+    overall = intervals[intervals["machine_type"] == "all IDs"].set_index("method")
+    assert overall.loc["complex net (gauss)", "auc_mean"] == pytest.approx(
+        scored["auc"].mean(), abs=1e-12
+    )
 
 
 def test_select_types_keeps_order_reports_absent_types_and_refuses_typos():
