@@ -281,9 +281,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
     table = ev.per_id[ev.per_id["id"].notna()]
     print(table.round(4).to_string(index=False))
     print(ev.summary[ev.summary["machine_type"] == "all IDs"].round(4).to_string(index=False))
-    boot = bootstrap_auc(ev.scores)
-    boot.intervals().to_csv(out / "tables" / "auc_intervals.csv", index=False)
-    print("\n".join(boot.versus_lines(BASELINE_NAME)))
+    try:
+        boot = bootstrap_auc(ev.scores)
+    except ValueError as err:  # e.g. no ID with both classes: no mean AUC to bound
+        print(f"no bootstrap intervals: {err}")
+    else:
+        boot.intervals().to_csv(out / "tables" / "auc_intervals.csv", index=False)
+        print("\n".join(boot.versus_lines(BASELINE_NAME)))
     print(f"per-clip scores in {out / 'scores'}, tables in {out / 'tables'}")
     return 0
 
